@@ -1,0 +1,286 @@
+//! The sync channel between `ns-exec` and the container's first process.
+//!
+//! A `SOCK_SEQPACKET` socketpair, close-on-exec on both ends: one `send` is one JSON message,
+//! so there is no framing to get wrong and a short read is impossible. The exchange:
+//!
+//! 1. child → parent `ready`: ns-init runs and holds the namespaces;
+//! 2. parent → child `go`: the host side (pid file, cgroup, network) is done;
+//! 3. child → parent either `error` (setup or exec failed; it carries the step, errno and exit
+//!    status) or nothing: the socket is close-on-exec, so a successful `execve` of the command
+//!    shows as EOF. This is the trick `std::process::Command::spawn` uses.
+//!
+//! EOF where a message is due means the peer died: the child aborts instead of going on
+//! unconfigured (the 2014 pipe took EOF for "go").
+
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair,
+};
+use serde::{Deserialize, Serialize};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use crate::error::{Error, Result};
+use crate::handoff::VERSION;
+
+/// The largest message either side sends; a longer one is a protocol error.
+pub const MAX_MESSAGE: usize = 64 * 1024;
+
+/// An error as it crosses the channel: everything [`Error`] holds, plus the stage it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireError {
+    /// The program that failed (`ns-init`).
+    pub stage: String,
+    /// What it was doing.
+    pub what: String,
+    /// The errno, as a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+    /// Explanation without an errno.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The exit status the error maps to.
+    pub code: i32,
+}
+
+impl WireError {
+    /// Wraps `err` as raised by `stage`.
+    pub fn new(stage: &str, err: &Error) -> Self {
+        WireError {
+            stage: stage.to_string(),
+            what: err.what.clone(),
+            errno: err.errno.map(|e| e as i32),
+            detail: err.detail.clone(),
+            code: err.code,
+        }
+    }
+
+    /// Back to an [`Error`], for the receiver to print as its own.
+    pub fn into_error(self) -> Error {
+        Error {
+            what: self.what,
+            errno: self.errno.map(Errno::from_raw),
+            detail: self.detail,
+            code: self.code,
+        }
+    }
+}
+
+/// The messages of the sync protocol.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Message {
+    /// Child → parent: the container's first process runs and holds its namespaces.
+    Ready,
+    /// Parent → child: the host side is done; go on with the setup.
+    Go,
+    /// Child → parent: setup or exec failed.
+    Error(WireError),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u32,
+    #[serde(flatten)]
+    msg: Message,
+}
+
+/// One end of the sync socket.
+#[derive(Debug)]
+pub struct SyncSocket {
+    fd: OwnedFd,
+}
+
+impl SyncSocket {
+    /// A connected pair: (parent end, child end), both close-on-exec.
+    pub fn pair() -> Result<(SyncSocket, SyncSocket)> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Error::sys("create sync socketpair", e))?;
+        Ok((SyncSocket { fd: a }, SyncSocket { fd: b }))
+    }
+
+    /// Wraps an fd taken from the protocol (`NS_SYNC_FD`).
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        SyncSocket { fd }
+    }
+
+    /// The socket's fd.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Sends one message.
+    pub fn send(&self, msg: Message) -> Result<()> {
+        let bytes = serde_json::to_vec(&Envelope { v: VERSION, msg })
+            .expect("sync messages serialise without failure");
+        loop {
+            match send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("send on sync socket", e)),
+            }
+        }
+    }
+
+    /// Receives one message; `None` means the peer closed its end (EOF).
+    pub fn recv(&self) -> Result<Option<Message>> {
+        let mut buf = vec![0u8; MAX_MESSAGE + 1];
+        let n = loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => continue,
+                // The peer's end closed with a message unread on our side.
+                Err(Errno::ECONNRESET) => return Ok(None),
+                Err(e) => return Err(Error::sys("receive on sync socket", e)),
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        if n > MAX_MESSAGE {
+            return Err(Error::msg("receive on sync socket", "message too long"));
+        }
+        let env: Envelope = serde_json::from_slice(&buf[..n]).map_err(|e| {
+            Error::msg("receive on sync socket", format!("malformed message: {e}"))
+        })?;
+        if env.v != VERSION {
+            return Err(Error::msg(
+                "receive on sync socket",
+                format!("protocol version {} (this side speaks {VERSION})", env.v),
+            ));
+        }
+        Ok(Some(env.msg))
+    }
+
+    /// Child: tell the parent the container process runs.
+    pub fn announce_ready(&self) -> Result<()> {
+        self.send(Message::Ready)
+    }
+
+    /// Child: block until the parent's `go`. EOF (parent died) is an error: abort.
+    pub fn wait_for_go(&self) -> Result<()> {
+        match self.recv()? {
+            Some(Message::Go) => Ok(()),
+            None => Err(Error::msg(
+                "wait for go on sync socket",
+                "ns-exec went away before releasing the container",
+            )),
+            Some(other) => Err(unexpected("go", &other)),
+        }
+    }
+
+    /// Child: report a failure to the parent. Best effort: if the parent is gone, there is
+    /// nobody to tell.
+    pub fn report_error(&self, stage: &str, err: &Error) {
+        let _ = self.send(Message::Error(WireError::new(stage, err)));
+    }
+
+    /// Parent: wait for the child's `ready`; a child error or EOF here is a setup failure.
+    pub fn wait_for_ready(&self) -> Result<()> {
+        match self.recv()? {
+            Some(Message::Ready) => Ok(()),
+            Some(Message::Error(e)) => Err(e.into_error()),
+            None => Err(Error::msg(
+                "wait for the container to start",
+                "it exited before it was ready",
+            )),
+            Some(other) => Err(unexpected("ready", &other)),
+        }
+    }
+
+    /// Parent: release the child.
+    pub fn send_go(&self) -> Result<()> {
+        self.send(Message::Go)
+    }
+
+    /// Parent: after `go`, EOF means the command was exec'd; an error message means setup or
+    /// exec failed, and carries the error to report.
+    pub fn wait_exec_or_error(&self) -> Result<Option<WireError>> {
+        match self.recv()? {
+            None => Ok(None),
+            Some(Message::Error(e)) => Ok(Some(e)),
+            Some(other) => Err(unexpected("exec or error", &other)),
+        }
+    }
+}
+
+impl AsFd for SyncSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+fn unexpected(expected: &str, got: &Message) -> Error {
+    let got = match got {
+        Message::Ready => "ready",
+        Message::Go => "go",
+        Message::Error(_) => "error",
+    };
+    Error::msg(
+        "sync protocol",
+        format!("expected \"{expected}\", received \"{got}\""),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_round_trips() {
+        let (parent, child) = SyncSocket::pair().unwrap();
+        child.announce_ready().unwrap();
+        parent.wait_for_ready().unwrap();
+        parent.send_go().unwrap();
+        child.wait_for_go().unwrap();
+        let err = Error::sys("mount proc on /proc", Errno::EPERM);
+        child.report_error("ns-init", &err);
+        let wire = parent.wait_exec_or_error().unwrap().unwrap();
+        assert_eq!(wire.stage, "ns-init");
+        assert_eq!(wire.into_error(), err);
+        drop(child);
+        assert_eq!(parent.wait_exec_or_error().unwrap(), None);
+    }
+
+    #[test]
+    fn eof_before_go_is_an_abort() {
+        let (parent, child) = SyncSocket::pair().unwrap();
+        drop(parent);
+        assert!(child.wait_for_go().is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_versions_checked() {
+        let (a, b) = SyncSocket::pair().unwrap();
+        send(a.fd.as_raw_fd(), br#"{"v":1,"type":"go","later":"field"}"#, MsgFlags::empty())
+            .unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Message::Go));
+        send(a.fd.as_raw_fd(), br#"{"v":2,"type":"go"}"#, MsgFlags::empty()).unwrap();
+        assert!(b.recv().is_err());
+        send(a.fd.as_raw_fd(), b"not json", MsgFlags::empty()).unwrap();
+        assert!(b.recv().is_err());
+    }
+
+    #[test]
+    fn wire_json_shape_is_stable() {
+        let text = serde_json::to_string(&Envelope {
+            v: 1,
+            msg: Message::Error(WireError {
+                stage: "ns-init".into(),
+                what: "exec \"nope\"".into(),
+                errno: Some(2),
+                detail: None,
+                code: 127,
+            }),
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"type":"error","stage":"ns-init","what":"exec \"nope\"","errno":2,"code":127}"#
+        );
+    }
+}

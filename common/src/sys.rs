@@ -1,0 +1,319 @@
+//! The raw system calls `nix` does not wrap, each behind a small safe function.
+//!
+//! Every `unsafe` block of the workspace that is not a one-line fd adoption lives here, with
+//! the reason it is sound. Errors come back as `Errno`; callers add what they were doing.
+
+use nix::errno::Errno;
+use nix::libc;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Marks every fd from `first` up close-on-exec (`cloexec`), or closes them.
+pub fn close_range_from(first: u32, cloexec: bool) -> Result<(), Errno> {
+    let flags = if cloexec { libc::CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: close_range only affects this process's fd table; callers own every fd in the
+    // range by the protocol (nothing in the range is borrowed elsewhere while it runs).
+    Errno::result(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) })
+        .map(drop)
+}
+
+/// The kernel's `struct clone_args` (clone3(2)), version 2 layout.
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// What [`fork_into`] returned in this process.
+pub enum Forked {
+    /// We are the parent; the child's pid and a pidfd for it.
+    Parent(nix::unistd::Pid, OwnedFd),
+    /// We are the child.
+    Child,
+}
+
+/// `clone3` with fork semantics (no new stack): the child runs on from here, in the new
+/// namespaces `flags` asks for, with `SIGCHLD` as its exit signal and a pidfd for the parent.
+///
+/// # Safety
+/// Like `fork`: the caller must be single-threaded, and the child must only do async-signal-safe
+/// work until it execs or `_exit`s.
+pub unsafe fn fork_into(flags: libc::c_ulong) -> Result<Forked, Errno> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: flags as u64 | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: `args` is a valid clone_args of the size passed; stack 0 gives fork semantics
+    // (the child continues on a copy of this stack), and the caller upholds fork's rules.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match Errno::result(ret)? {
+        0 => Ok(Forked::Child),
+        pid => {
+            // SAFETY: with CLONE_PIDFD the kernel stored a new fd, owned by nobody else yet.
+            let fd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+            Ok(Forked::Parent(nix::unistd::Pid::from_raw(pid as i32), fd))
+        }
+    }
+}
+
+/// Sends `sig` to the process behind `pidfd` (no pid-reuse race).
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall on a borrowed, open fd; no pointers passed.
+    Errno::result(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })
+    .map(drop)
+}
+
+/// A pidfd for `pid`, close-on-exec.
+pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall, no pointers; a success returns a new fd we own.
+    let fd = Errno::result(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: pidfd_open returned a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// A sealed, close-on-exec memfd named `name` holding `data`: it cannot be written, grown or
+/// shrunk, so whoever receives it reads exactly what we wrote.
+pub fn sealed_memfd(name: &CStr, data: &[u8]) -> Result<OwnedFd, Errno> {
+    // SAFETY: `name` is a valid C string; memfd_create returns a new fd we own.
+    let fd = Errno::result(unsafe {
+        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+    })?;
+    // SAFETY: fresh fd from memfd_create.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut done = 0;
+    while done < data.len() {
+        match nix::unistd::write(&fd, &data[done..]) {
+            Ok(n) => done += n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: fcntl on our own open fd with an integer argument.
+    Errno::result(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
+    Ok(fd)
+}
+
+/// The kernel's `struct open_how` (libc's is non-exhaustive).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// `openat2(2)`: opens `path` below `dir` with `flags` (O_CLOEXEC is always added) and the
+/// `RESOLVE_*` bits in `resolve`.
+pub fn openat2(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> Result<OwnedFd, Errno> {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+            mode as u64
+        } else {
+            0
+        },
+        resolve,
+    };
+    loop {
+        // SAFETY: `path` is a valid C string and `how` a valid open_how of the size passed.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dir.as_raw_fd(),
+                path.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        match Errno::result(ret) {
+            // SAFETY: a successful openat2 returns a fresh fd we own.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            Err(Errno::EINTR) | Err(Errno::EAGAIN) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: runs the program `fd` refers to. Returns
+/// only on failure.
+pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &[CString], envp: &[CString]) -> Errno {
+    let argv_ptrs: Vec<*const libc::c_char> = argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp_ptrs: Vec<*const libc::c_char> = envp
+        .iter()
+        .map(|e| e.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    // SAFETY: both pointer arrays are NULL-terminated and point into CStrings that outlive
+    // the call; an empty path with AT_EMPTY_PATH means "the file fd refers to".
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv_ptrs.as_ptr(),
+            envp_ptrs.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+    }
+    Errno::last()
+}
+
+/// `setns(2)` into the namespace `fd` refers to.
+pub fn setns(fd: impl AsFd, nstype: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall on a borrowed, open fd.
+    Errno::result(unsafe { libc::setns(fd.as_fd().as_raw_fd(), nstype) }).map(drop)
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets in two 32-bit halves.
+const CAP_V3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The three capability sets of a thread, as bit masks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CapSets {
+    /// Effective set.
+    pub effective: u64,
+    /// Permitted set.
+    pub permitted: u64,
+    /// Inheritable set.
+    pub inheritable: u64,
+}
+
+/// `capget(2)` for this thread.
+pub fn capget() -> Result<CapSets, Errno> {
+    let mut header = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array, as version 3 requires.
+    Errno::result(unsafe {
+        libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr())
+    })?;
+    let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
+    Ok(CapSets {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+    })
+}
+
+/// `capset(2)` for this thread.
+pub fn capset(sets: CapSets) -> Result<(), Errno> {
+    let mut header = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let split = |v: u64| (v as u32, (v >> 32) as u32);
+    let (e0, e1) = split(sets.effective);
+    let (p0, p1) = split(sets.permitted);
+    let (i0, i1) = split(sets.inheritable);
+    let data = [
+        CapData {
+            effective: e0,
+            permitted: p0,
+            inheritable: i0,
+        },
+        CapData {
+            effective: e1,
+            permitted: p1,
+            inheritable: i1,
+        },
+    ];
+    // SAFETY: header and a two-element data array, as version 3 requires.
+    Errno::result(unsafe {
+        libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr())
+    })
+    .map(drop)
+}
+
+/// The highest capability number the running kernel knows (`/proc/sys/kernel/cap_last_cap`).
+pub fn cap_last_cap() -> Result<u8, Errno> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    text.trim().parse().map_err(|_| Errno::EINVAL)
+}
+
+/// `prctl(2)` with integer arguments.
+pub fn prctl(option: i32, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<i32, Errno> {
+    // SAFETY: every prctl option we use takes integer arguments only.
+    Errno::result(unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+}
+
+/// Sets every catchable signal's disposition to the default and empties the signal mask, so
+/// the next program starts with a clean signal state (Rust ignores SIGPIPE before `main`; a
+/// signalfd user blocks signals).
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always valid; errors (invalid numbers) are ignored.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    // SAFETY: an empty set is a valid mask; sigprocmask is async-signal-safe.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// `_exit(2)`: ends the process at once, without running destructors or atexit handlers
+/// (for a forked child that must not touch the parent's state).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call.
+    unsafe { libc::_exit(code) }
+}
