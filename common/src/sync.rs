@@ -179,11 +179,12 @@ impl SyncSocket {
         let _ = self.send(Message::Error(WireError::new(stage, err)));
     }
 
-    /// Parent: wait for the child's `ready`; a child error or EOF here is a setup failure.
-    pub fn wait_for_ready(&self) -> Result<()> {
+    /// Parent: wait for the child's `ready`. `Some` is the error the child reported instead;
+    /// EOF (the child died without a word) is an error of its own.
+    pub fn wait_for_ready(&self) -> Result<Option<WireError>> {
         match self.recv()? {
-            Some(Message::Ready) => Ok(()),
-            Some(Message::Error(e)) => Err(e.into_error()),
+            Some(Message::Ready) => Ok(None),
+            Some(Message::Error(e)) => Ok(Some(e)),
             None => Err(Error::msg(
                 "wait for the container to start",
                 "it exited before it was ready",
@@ -234,7 +235,7 @@ mod tests {
     fn handshake_round_trips() {
         let (parent, child) = SyncSocket::pair().unwrap();
         child.announce_ready().unwrap();
-        parent.wait_for_ready().unwrap();
+        assert_eq!(parent.wait_for_ready().unwrap(), None);
         parent.send_go().unwrap();
         child.wait_for_go().unwrap();
         let err = Error::sys("mount proc on /proc", Errno::EPERM);

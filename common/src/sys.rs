@@ -48,10 +48,10 @@ pub enum Forked {
 /// # Safety
 /// Like `fork`: the caller must be single-threaded, and the child must only do async-signal-safe
 /// work until it execs or `_exit`s.
-pub unsafe fn fork_into(flags: libc::c_ulong) -> Result<Forked, Errno> {
+pub unsafe fn fork_into(flags: u64) -> Result<Forked, Errno> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
-        flags: flags as u64 | libc::CLONE_PIDFD as u64,
+        flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut RawFd as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()

@@ -12,7 +12,7 @@
 //! onto it, so an OCI `config.json` front can fill the same types later.
 
 mod shapes;
-mod validate;
+pub mod validate;
 
 pub use shapes::{Bytes, DeviceType};
 
@@ -285,40 +285,68 @@ pub struct Context {
 }
 
 impl Config {
+    /// [`Config::parse`], refusing a text over [`MAX_CONFIG_BYTES`] (read with one byte more
+    /// than that, to notice).
+    fn parse_bounded(text: &[u8]) -> Result<Config> {
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(Error::msg(
+                "read config",
+                format!("larger than {MAX_CONFIG_BYTES} bytes"),
+            ));
+        }
+        Config::parse(text)
+    }
+
     /// Parses a config document; errors name the JSON path of the bad field.
     pub fn parse(text: &[u8]) -> Result<Config> {
         let mut de = serde_json::Deserializer::from_slice(text);
         let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
-            let inner = e.into_inner();
-            Error::config(path, shapes::describe_serde_error(&inner))
+            let (path, message) = shapes::describe_serde_error(path, e.inner());
+            Error::config(path, message)
         })?;
-        de.end()
-            .map_err(|e| Error::config("", shapes::describe_serde_error(&e)))?;
+        de.end().map_err(|e| {
+            let (path, message) = shapes::describe_serde_error(String::new(), &e);
+            Error::config(path, message)
+        })?;
         Ok(config)
     }
 
     /// Reads, parses and validates the config at `path`; a relative `rootfs` is taken relative
-    /// to the file's folder.
-    pub fn load(path: &Path) -> Result<Config> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::io(format!("open config {}", path.display()), e))?;
-        let mut text = Vec::new();
-        file.take(MAX_CONFIG_BYTES + 1)
-            .read_to_end(&mut text)
-            .map_err(|e| Error::io(format!("read config {}", path.display()), e))?;
-        if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(Error::msg(
-                format!("read config {}", path.display()),
-                format!("larger than {MAX_CONFIG_BYTES} bytes"),
-            ));
-        }
-        let mut config = Config::parse(&text)?;
+    /// to the file's folder. `rootfs`, when given, replaces the config's (`--rootfs`).
+    pub fn load(path: &Path, rootfs: Option<&Path>) -> Result<Config> {
+        let what = || format!("config {}", path.display());
+        let file = std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", what()), e))?;
         let base = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let mut text = Vec::new();
+        file.take(MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(|e| Error::io(format!("read {}", what()), e))?;
+        let mut config = Config::parse_bounded(&text)?;
+        if let Some(r) = rootfs {
+            config.rootfs = Some(r.to_path_buf());
+        }
         config.validate(&base)?;
+        Ok(config)
+    }
+
+    /// Reads at most [`MAX_CONFIG_BYTES`] from `reader`, parses, and validates: with `base`, in
+    /// full (a relative rootfs is relative to `base`, and must exist); without, only the fields
+    /// ([`Config::validate_fields`]).
+    pub fn read(reader: impl Read, base: Option<&Path>) -> Result<Config> {
+        let mut text = Vec::new();
+        reader
+            .take(MAX_CONFIG_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(|e| Error::io("read config", e))?;
+        let mut config = Config::parse_bounded(&text)?;
+        match base {
+            Some(base) => config.validate(base)?,
+            None => config.validate_fields()?,
+        }
         Ok(config)
     }
 

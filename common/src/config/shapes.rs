@@ -29,14 +29,31 @@ pub(crate) fn default_namespaces() -> Vec<Namespace> {
     ]
 }
 
-/// Turns a serde_json error into our wording: the same text without the list of every field an
-/// object could have had.
-pub(crate) fn describe_serde_error(e: &serde_json::Error) -> String {
+/// Turns a serde_json error at `path` into our wording: `(path, message)`. A bad value's
+/// message drops serde_json's "at line L column C" (the path says where); a syntax error keeps
+/// the position, as there is no path to name. An unknown key's path stops at its object, and the
+/// list of every field the object could have had is left out.
+pub(crate) fn describe_serde_error(path: String, e: &serde_json::Error) -> (String, String) {
     let text = e.to_string();
-    match text.find(", expected one of") {
-        Some(cut) if text.starts_with("unknown field") => text[..cut].to_string(),
-        _ => text,
-    }
+    let location = format!(" at line {} column {}", e.line(), e.column());
+    let message = match e.classify() {
+        serde_json::error::Category::Data => {
+            text.strip_suffix(&location).unwrap_or(&text).to_string()
+        }
+        _ => match text.strip_suffix(&location) {
+            Some(m) => format!("{m} (line {}, column {})", e.line(), e.column()),
+            None => text.clone(),
+        },
+    };
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return (path, message);
+    };
+    let key = rest.split('`').next().unwrap_or_default();
+    let parent = path
+        .strip_suffix(key)
+        .map(|p| p.trim_end_matches('.').to_string())
+        .unwrap_or(path);
+    (parent, format!("unknown field `{key}`"))
 }
 
 /// One namespace name, read with its own error message.

@@ -150,6 +150,12 @@ impl Config {
                     format!("longer than {HOST_NAME_MAX} bytes"),
                 ));
             }
+            if !h.is_empty() && !self.has_namespace(Namespace::Uts) {
+                return Err(Error::config(
+                    "hostname",
+                    "needs the NEWUTS namespace (it would rename the host)",
+                ));
+            }
         }
         if let Some(u) = &self.user {
             check_user_spec(u, "user")?;

@@ -1,0 +1,195 @@
+//! Starting a container: the host side of the 2014 `Exec`, in order.
+//!
+//! 1. distrust inherited fds (mark them close-on-exec), block the forwarded signals;
+//! 2. load and validate the config, so a bad one fails before anything exists;
+//! 3. claim the state directory, make the sync socket and the sealed config memfd;
+//! 4. clone the child into its namespaces running ns-init, and wait for its `ready`;
+//! 5. record the state and the pid file (pid + start time), run the host-side stages;
+//! 6. send `go`, then learn from the sync socket whether the command was exec'd;
+//! 7. wait, forwarding signals, and return the command's status.
+//!
+//! Every resource is an owned value whose `Drop` undoes it (the child is killed and reaped,
+//! the state and pid files removed), so each early return cleans up what it made.
+
+use std::fs::OpenOptions;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use common::config::Config;
+use common::handoff::ENV_INIT_PATH;
+use common::ns::Namespace;
+use common::sync::SyncSocket;
+use common::{Context, Error, Result, ns_log, sys};
+
+use crate::cli::RunArgs;
+use crate::spawn::{self, Child, Handoff};
+use crate::state::{self, State, StateDir};
+use crate::wait::{self, Signals};
+use crate::{Failure, enter};
+
+/// Kills and reaps the child when dropped, unless it was waited for.
+struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    fn child(&self) -> &Child {
+        self.0.as_ref().expect("the guard holds its child until it is reaped")
+    }
+
+    /// The child was waited for: nothing left to kill.
+    fn reaped(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.take() {
+            wait::kill_and_reap(child.pidfd.as_fd());
+        }
+    }
+}
+
+/// Runs a container as `args` say; returns the status to exit with.
+pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
+    // A caller may have leaked fds to us; none may reach the container (CVE-2024-21626).
+    sys::close_range_from(3, true).ctx(|| "mark inherited fds close-on-exec".into())?;
+    let rootfs = args.rootfs.as_deref().map(absolute).transpose()?;
+    let config = Config::load(&args.config, rootfs.as_deref())?;
+    check_supported(&config)?;
+    let name = match (&args.name, config.default_name()) {
+        (Some(n), _) => n.clone(),
+        (None, Some(n)) if common::config::validate::is_valid_name(n) => n.to_string(),
+        _ => format!("ns-{}", std::process::id()),
+    };
+    if args.name.is_some() {
+        if let Some(running) = state::read(&args.root, &name)?.filter(State::is_running) {
+            // nsinit's `exec` joined the container when its pid file existed.
+            return enter::enter_state(running, &args.command, args.init.as_deref());
+        }
+    }
+    let mut signals = Signals::block()?;
+    if let Some(path) = &args.log {
+        common::log::init(open_log(path)?, "ns-exec");
+    }
+    let init = find_init(args.init.as_deref())?;
+    ns_log!("container {name:?}, ns-init {}", init.display());
+
+    let mut dir = StateDir::create(&args.root, &name)?;
+    let (parent, child_end) = SyncSocket::pair()?;
+    let config_fd =
+        sys::sealed_memfd(c"ns-tools-config", &config.to_json()).ctx(|| "create config memfd".into())?;
+    let log_fd: Option<OwnedFd> = match common::log::take() {
+        Some(f) => {
+            let copy = f.try_clone().ctx(|| "duplicate log fd".into())?;
+            common::log::init(f, "ns-exec");
+            Some(copy.into())
+        }
+        None => None,
+    };
+    let handoff = Handoff {
+        sync: &child_end,
+        config: &config_fd,
+        log: log_fd.as_ref(),
+    };
+    let guard = ChildGuard(Some(spawn::spawn(
+        &init,
+        &args.command,
+        spawn::clone_flags(&config),
+        handoff,
+    )?));
+    // Only the child may hold its end: EOF on ours must mean the child is gone.
+    drop(child_end);
+    drop(config_fd);
+    drop(log_fd);
+    let pid = guard.child().pid.as_raw();
+    ns_log!("cloned {pid}");
+
+    if let Some(e) = parent.wait_for_ready()? {
+        return Err(Failure::from_wire(e));
+    }
+    let start_time = state::start_time(pid)
+        .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
+    dir.record(
+        &State {
+            v: 1,
+            name: name.clone(),
+            pid,
+            start_time,
+            config,
+        },
+        args.pid_file.as_deref(),
+    )?;
+    // The host-side stages (cgroup, network) run here, before the child is released.
+    parent.send_go()?;
+    if let Some(e) = parent.wait_exec_or_error()? {
+        return Err(Failure::from_wire(e));
+    }
+    ns_log!("command running");
+    let status = signals.wait_forwarding(guard.child().pidfd.as_fd())?;
+    guard.reaped();
+    ns_log!("container exited with status {status}");
+    Ok(status)
+}
+
+/// Refuses what this ns-exec cannot do yet, rather than silently running without it.
+fn check_supported(config: &Config) -> Result<()> {
+    let missing = |field: &str, what: &str| {
+        Err(Error::config(field, format!("{what} is not supported by this version of ns-exec")))
+    };
+    if config.tty {
+        return missing("tty", "a console (ns-pty)");
+    }
+    if !config.networks.is_empty() {
+        return missing("networks", "network setup (ns-veth)");
+    }
+    if !config.routes.is_empty() {
+        return missing("routes", "network setup (ns-veth)");
+    }
+    if config.cgroups.is_some() {
+        return missing("cgroups", "cgroup setup (ns-cgroup)");
+    }
+    if config.has_namespace(Namespace::User) {
+        return missing("namespaces", "NEWUSER (uid/gid mapping)");
+    }
+    let c = &config.context;
+    if c.apparmor_profile.is_some() {
+        return missing("context.apparmor_profile", "AppArmor");
+    }
+    if c.process_label.is_some() || c.mount_label.is_some() {
+        return missing("context.process_label", "SELinux labelling");
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    Ok(std::env::current_dir().ctx(|| "get the current directory".into())?.join(path))
+}
+
+fn open_log(path: &Path) -> Result<std::fs::File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .ctx(|| format!("open log {}", path.display()))
+}
+
+/// `--init`, else `$NS_INIT`, else `ns-init` beside this program; it must be executable.
+pub fn find_init(flag: Option<&Path>) -> Result<PathBuf> {
+    let path = match flag {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var_os(ENV_INIT_PATH).filter(|v| !v.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe()
+                .ctx(|| "find ns-exec's own path".into())?
+                .with_file_name("ns-init"),
+        },
+    };
+    nix::unistd::access(&path, nix::unistd::AccessFlags::X_OK)
+        .ctx(|| format!("find ns-init at {}", path.display()))?;
+    Ok(path)
+}

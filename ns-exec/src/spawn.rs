@@ -1,0 +1,129 @@
+//! Cloning the container's first process and turning it into `ns-init`.
+//!
+//! Everything the child needs (argv, environment, the fds at their protocol numbers) is built
+//! before `clone3`, so the child only makes system calls: set the parent-death signal, place
+//! three fds, reset the signal state it inherited (the parent blocks signals for its signalfd),
+//! and `execve`. The clone carries every configured namespace but the cgroup one, which
+//! ns-init unshares after `go`, once the host side has placed it in its cgroup.
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, fcntl};
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use common::config::Config;
+use common::handoff::{CONFIG_FD, ENV_CONFIG_FD, ENV_LOG_FD, ENV_SYNC_FD, LOG_FD, SYNC_FD};
+use common::ns::Namespace;
+use common::sync::SyncSocket;
+use common::sys::{self, Forked};
+use common::{Context, Error, Result, fd};
+
+/// The container's first process, seen from the parent.
+#[derive(Debug)]
+pub struct Child {
+    /// Its host pid.
+    pub pid: Pid,
+    /// A pidfd for it: signals and waits without pid-reuse races.
+    pub pidfd: OwnedFd,
+}
+
+/// The fds ns-init gets, at [`SYNC_FD`], [`CONFIG_FD`] and [`LOG_FD`].
+pub struct Handoff<'a> {
+    /// ns-init's end of the sync socket.
+    pub sync: &'a SyncSocket,
+    /// The sealed memfd with the canonical config.
+    pub config: &'a OwnedFd,
+    /// The log file, when logging.
+    pub log: Option<&'a OwnedFd>,
+}
+
+/// The clone flags for `config`'s namespaces (all but cgroup; see the module doc).
+pub fn clone_flags(config: &Config) -> CloneFlags {
+    config
+        .namespaces
+        .iter()
+        .filter(|ns| **ns != Namespace::Cgroup)
+        .fold(CloneFlags::empty(), |f, ns| f | ns.clone_flag())
+}
+
+/// Copies `fd` to a number above every protocol number (close-on-exec), so placing the copies
+/// at 3, 4, 5 in the child can never overwrite one that is still to be placed.
+fn above_protocol(fd: impl AsFd) -> Result<OwnedFd> {
+    let raw = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(10)).ctx(|| "duplicate fd".into())?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+}
+
+fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
+    CString::new(bytes).map_err(|_| Error::msg(what.to_string(), "contains a NUL byte"))
+}
+
+/// Clones the child into `flags`'s namespaces and execs `init` in it with `command` after
+/// `--`. Returns once the child exists; it then waits for nothing and runs on its own.
+pub fn spawn(init: &Path, command: &[OsString], flags: CloneFlags, fds: Handoff<'_>) -> Result<Child> {
+    let init_c = cstring(init.as_os_str().as_bytes(), "ns-init path")?;
+    let mut argv = vec![c"ns-init".to_owned(), c"--".to_owned()];
+    for arg in command {
+        argv.push(cstring(arg.as_bytes(), "command argument")?);
+    }
+    let mut envp = vec![
+        cstring(format!("{ENV_SYNC_FD}={SYNC_FD}").as_bytes(), "env")?,
+        cstring(format!("{ENV_CONFIG_FD}={CONFIG_FD}").as_bytes(), "env")?,
+    ];
+    if fds.log.is_some() {
+        envp.push(cstring(format!("{ENV_LOG_FD}={LOG_FD}").as_bytes(), "env")?);
+    }
+    let sync = above_protocol(fds.sync)?;
+    let config = above_protocol(fds.config)?;
+    let log = fds.log.map(above_protocol).transpose()?;
+
+    // SAFETY: ns-exec is single-threaded, and the child branch below only makes system calls
+    // (plus the error report, which allocates; that is safe with no other thread to hold a lock)
+    // before it execs or exits.
+    match unsafe { sys::fork_into(flags.bits() as u64) }
+        .map_err(|e| Error::sys(format!("clone into new namespaces ({flags:?})"), e))?
+    {
+        Forked::Parent(pid, pidfd) => Ok(Child { pid, pidfd }),
+        Forked::Child => {
+            let errno = child_exec(&init_c, &argv, &envp, &sync, &config, log.as_ref());
+            let err = Error::sys(format!("exec ns-init {}", init.display()), errno);
+            SyncSocket::from_fd(sync).report_error("ns-exec", &err);
+            sys::exit_now(common::exit::FAILED)
+        }
+    }
+}
+
+/// The child between clone and exec; returns only on failure.
+fn child_exec(
+    init: &CString,
+    argv: &[CString],
+    envp: &[CString],
+    sync: &OwnedFd,
+    config: &OwnedFd,
+    log: Option<&OwnedFd>,
+) -> Errno {
+    // The container dies with ns-exec. EOF on the sync socket covers the case where ns-exec
+    // died before this line ran: ns-init then aborts instead of waiting for a `go`.
+    if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0) {
+        return e;
+    }
+    if let Err(e) = fd::hand_on(sync, SYNC_FD) {
+        return e;
+    }
+    if let Err(e) = fd::hand_on(config, CONFIG_FD) {
+        return e;
+    }
+    if let Some(log) = log {
+        if let Err(e) = fd::hand_on(log, LOG_FD) {
+            return e;
+        }
+    }
+    sys::reset_signals();
+    match nix::unistd::execve(init, argv, envp) {
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,122 @@
+//! Waiting for the container while forwarding signals to it.
+//!
+//! The signals ns-exec forwards are blocked from the start and read from a signalfd, so one
+//! that arrives at any moment (even before the clone) is queued, never lost and never kills
+//! ns-exec with the container still running. The wait polls the signalfd together with the
+//! child's pidfd, so neither a signal nor the exit is missed, and no `SIGCHLD` handler races
+//! with the clone. `SIGCHLD` is reset to its default first: a caller that ignores it would
+//! make the kernel reap our child and lose its status.
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use common::{Context, Error, Result, exit, ns_log, sys};
+
+/// The signals passed on to the container, as `docker run` does.
+pub const FORWARDED: [Signal; 6] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+/// Blocked signals, readable from a signalfd.
+pub struct Signals {
+    fd: SignalFd,
+}
+
+impl Signals {
+    /// Resets `SIGCHLD` to default, blocks the forwarded signals and `SIGCHLD`, and opens a
+    /// signalfd for them. Call before cloning.
+    pub fn block() -> Result<Signals> {
+        // SAFETY: SIG_DFL is always a valid disposition.
+        unsafe {
+            nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl)
+                .ctx(|| "reset SIGCHLD".into())?;
+        }
+        let mut set = SigSet::empty();
+        for s in FORWARDED {
+            set.add(s);
+        }
+        set.add(Signal::SIGCHLD);
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).ctx(|| "block signals".into())?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .ctx(|| "create signalfd".into())?;
+        Ok(Signals { fd })
+    }
+
+    /// Reads every pending signal and sends the forwarded ones to `pidfd`'s process.
+    fn forward_pending(&mut self, pidfd: BorrowedFd<'_>) -> Result<()> {
+        loop {
+            match self.fd.read_signal() {
+                Ok(Some(info)) => {
+                    let sig = info.ssi_signo as i32;
+                    if sig == libc::SIGCHLD {
+                        continue;
+                    }
+                    ns_log!("forward signal {sig}");
+                    match sys::pidfd_send_signal(pidfd, sig) {
+                        // The container exited already; its status is about to be read.
+                        Ok(()) | Err(Errno::ESRCH) => {}
+                        Err(e) => return Err(Error::sys(format!("forward signal {sig}"), e)),
+                    }
+                }
+                Ok(None) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("read signalfd", e)),
+            }
+        }
+    }
+
+    /// Waits for the process behind `pidfd` to end, forwarding signals meanwhile; returns the
+    /// status to exit with (its code, or 128 + signal).
+    pub fn wait_forwarding(&mut self, pidfd: BorrowedFd<'_>) -> Result<i32> {
+        loop {
+            let (sig_ready, child_ready) = {
+                let mut fds = [
+                    PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(pidfd, PollFlags::POLLIN),
+                ];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::sys("poll", e)),
+                }
+                let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
+                (ready(&fds[0]), ready(&fds[1]))
+            };
+            if sig_ready {
+                self.forward_pending(pidfd)?;
+            }
+            if child_ready {
+                return reap(pidfd);
+            }
+        }
+    }
+}
+
+/// Collects the exit status of the ended process behind `pidfd`.
+pub fn reap(pidfd: BorrowedFd<'_>) -> Result<i32> {
+    loop {
+        match waitid(Id::PIDFd(pidfd), WaitPidFlag::WEXITED) {
+            Ok(status) => {
+                return exit::from_wait(status)
+                    .ok_or_else(|| Error::msg("wait for the container", "unexpected wait status"));
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for the container", e)),
+        }
+    }
+}
+
+/// Kills the process behind `pidfd` and collects it (on a failure before it runs the command).
+pub fn kill_and_reap(pidfd: BorrowedFd<'_>) {
+    let _ = sys::pidfd_send_signal(pidfd, libc::SIGKILL);
+    let _ = reap(pidfd);
+}
