@@ -52,16 +52,13 @@ pub fn split(args: impl IntoIterator<Item = OsString>, takes_value: &[&str]) -> 
 }
 
 fn utf8(arg: OsString) -> Result<String> {
-    arg.into_string().map_err(|a| {
-        Error::usage(format!("option {} is not valid UTF-8", a.to_string_lossy()))
-    })
+    arg.into_string()
+        .map_err(|a| Error::usage(format!("option {} is not valid UTF-8", a.to_string_lossy())))
 }
 
 /// Parses the option words with getopts, turning its error into a usage error.
 pub fn parse(opts: &getopts::Options, words: &[String]) -> Result<getopts::Matches> {
-    let m = opts
-        .parse(words)
-        .map_err(|e| Error::usage(e.to_string()))?;
+    let m = opts.parse(words).map_err(|e| Error::usage(e.to_string()))?;
     if let Some(free) = m.free.first() {
         return Err(Error::usage(format!("unexpected argument {free:?}")));
     }
@@ -84,7 +81,11 @@ mod tests {
 
     #[test]
     fn stops_at_first_free_argument() {
-        let s = split(os(&["--config", "c.json", "--rm", "sh", "-c", "x"]), &["config"]).unwrap();
+        let s = split(
+            os(&["--config", "c.json", "--rm", "sh", "-c", "x"]),
+            &["config"],
+        )
+        .unwrap();
         assert_eq!(s.opts, ["--config", "c.json", "--rm"]);
         assert_eq!(s.rest, os(&["sh", "-c", "x"]));
         assert!(!s.after_dashdash);
@@ -102,8 +103,11 @@ mod tests {
     fn passes_non_utf8_commands_through() {
         use std::os::unix::ffi::OsStringExt;
         let bad = OsString::from_vec(vec![0xff, b'x']);
-        let s = split(vec![OsString::from("--"), OsString::from("echo"), bad.clone()], &[])
-            .unwrap();
+        let s = split(
+            vec![OsString::from("--"), OsString::from("echo"), bad.clone()],
+            &[],
+        )
+        .unwrap();
         assert_eq!(s.rest[1], bad);
     }
 
@@ -120,4 +124,29 @@ mod tests {
         let s = split(os(&["-", "x"]), &[]).unwrap();
         assert_eq!(s.rest, os(&["-", "x"]));
     }
+}
+
+/// The whole `main` of a stage whose work is not written yet: `--help` and `--version` say
+/// what it will do; anything else fails with status 125 and says so, so no script mistakes it
+/// for a working stage.
+pub fn planned_stage(tool: &str, version: &str, usage: &str) -> ! {
+    let first = std::env::args_os().nth(1);
+    let code = match first.as_ref().and_then(|a| a.to_str()) {
+        Some("-h" | "--help") => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(usage.as_bytes());
+            0
+        }
+        Some("-V" | "--version") => {
+            println!("{tool} {version}");
+            0
+        }
+        _ => {
+            eprintln!(
+                "{tool}: not implemented yet in this version of ns-tools (see {tool} --help)"
+            );
+            crate::exit::FAILED
+        }
+    };
+    std::process::exit(code)
 }
