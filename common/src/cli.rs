@@ -71,6 +71,58 @@ pub fn fatal(tool: &str, err: &Error) -> ! {
     std::process::exit(err.code)
 }
 
+
+/// The whole `main` of a stage whose work is not written yet: `--help` and `--version` say
+/// what it will do; anything else fails with status 125 and says so, so no script mistakes it
+/// for a working stage.
+pub fn planned_stage(tool: &str, version: &str, usage: &str) -> ! {
+    let first = std::env::args_os().nth(1);
+    let code = match first.as_ref().and_then(|a| a.to_str()) {
+        Some("-h" | "--help") => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(usage.as_bytes());
+            0
+        }
+        Some("-V" | "--version") => {
+            println!("{tool} {version}");
+            0
+        }
+        _ => {
+            eprintln!(
+                "{tool}: not implemented yet in this version of ns-tools (see {tool} --help)"
+            );
+            crate::exit::FAILED
+        }
+    };
+    std::process::exit(code)
+}
+
+/// The long options (`--name`) a usage text or a man page section mentions, for the tests that
+/// keep `--help` and the man pages in step.
+pub fn long_options(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for (i, _) in text.match_indices("--") {
+        let name: String = text[i + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+            .collect();
+        if name.len() > 1 && !name.starts_with('-') {
+            out.insert(format!("--{name}"));
+        }
+    }
+    out
+}
+
+/// The text of section `# NAME` of a Markdown man page, up to the next `# ` heading.
+pub fn man_section<'a>(page: &'a str, name: &str) -> &'a str {
+    let heading = format!("\n# {name}\n");
+    let Some(start) = page.find(&heading) else {
+        return "";
+    };
+    let body = &page[start + heading.len()..];
+    &body[..body.find("\n# ").unwrap_or(body.len())]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,29 +176,4 @@ mod tests {
         let s = split(os(&["-", "x"]), &[]).unwrap();
         assert_eq!(s.rest, os(&["-", "x"]));
     }
-}
-
-/// The whole `main` of a stage whose work is not written yet: `--help` and `--version` say
-/// what it will do; anything else fails with status 125 and says so, so no script mistakes it
-/// for a working stage.
-pub fn planned_stage(tool: &str, version: &str, usage: &str) -> ! {
-    let first = std::env::args_os().nth(1);
-    let code = match first.as_ref().and_then(|a| a.to_str()) {
-        Some("-h" | "--help") => {
-            use std::io::Write;
-            let _ = std::io::stdout().write_all(usage.as_bytes());
-            0
-        }
-        Some("-V" | "--version") => {
-            println!("{tool} {version}");
-            0
-        }
-        _ => {
-            eprintln!(
-                "{tool}: not implemented yet in this version of ns-tools (see {tool} --help)"
-            );
-            crate::exit::FAILED
-        }
-    };
-    std::process::exit(code)
 }

@@ -129,14 +129,20 @@ mod tests {
     #[test]
     fn displays_as_one_line_with_errno_text() {
         let e = Error::sys("mount proc on /proc", Errno::EPERM);
-        assert_eq!(e.to_string(), "mount proc on /proc: Operation not permitted");
+        assert_eq!(
+            e.to_string(),
+            "mount proc on /proc: Operation not permitted"
+        );
         assert_eq!(e.code, 125);
     }
 
     #[test]
     fn config_errors_name_the_path() {
         let e = Error::config("cgroups.memory", "expected bytes, got \"5x\"");
-        assert_eq!(e.to_string(), "config: cgroups.memory: expected bytes, got \"5x\"");
+        assert_eq!(
+            e.to_string(),
+            "config: cgroups.memory: expected bytes, got \"5x\""
+        );
     }
 
     #[test]

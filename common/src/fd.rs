@@ -19,7 +19,9 @@ pub fn take(text: &str, what: &str) -> Result<OwnedFd> {
         .filter(|n| *n >= 0)
         .ok_or_else(|| Error::usage(format!("{what}: {text:?} is not an fd number")))?;
     if fd <= 2 {
-        return Err(Error::usage(format!("{what}: fd {fd} is stdio, not a handoff fd")));
+        return Err(Error::usage(format!(
+            "{what}: fd {fd} is stdio, not a handoff fd"
+        )));
     }
     // SAFETY: F_GETFD on any integer is harmless; it only reports whether the fd is open.
     if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
@@ -34,7 +36,11 @@ pub fn take(text: &str, what: &str) -> Result<OwnedFd> {
 
 /// Sets or clears `FD_CLOEXEC` on `fd`.
 pub fn set_cloexec(fd: &impl AsFd, on: bool) -> std::result::Result<(), Errno> {
-    let flag = if on { FdFlag::FD_CLOEXEC } else { FdFlag::empty() };
+    let flag = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
     fcntl(fd.as_fd(), FcntlArg::F_SETFD(flag)).map(drop)
 }
 

@@ -13,9 +13,7 @@
 //! unconfigured (the 2014 pipe took EOF for "go").
 
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair,
-};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -144,9 +142,8 @@ impl SyncSocket {
         if n > MAX_MESSAGE {
             return Err(Error::msg("receive on sync socket", "message too long"));
         }
-        let env: Envelope = serde_json::from_slice(&buf[..n]).map_err(|e| {
-            Error::msg("receive on sync socket", format!("malformed message: {e}"))
-        })?;
+        let env: Envelope = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::msg("receive on sync socket", format!("malformed message: {e}")))?;
         if env.v != VERSION {
             return Err(Error::msg(
                 "receive on sync socket",
@@ -257,10 +254,19 @@ mod tests {
     #[test]
     fn unknown_fields_are_ignored_and_versions_checked() {
         let (a, b) = SyncSocket::pair().unwrap();
-        send(a.fd.as_raw_fd(), br#"{"v":1,"type":"go","later":"field"}"#, MsgFlags::empty())
-            .unwrap();
+        send(
+            a.fd.as_raw_fd(),
+            br#"{"v":1,"type":"go","later":"field"}"#,
+            MsgFlags::empty(),
+        )
+        .unwrap();
         assert_eq!(b.recv().unwrap(), Some(Message::Go));
-        send(a.fd.as_raw_fd(), br#"{"v":2,"type":"go"}"#, MsgFlags::empty()).unwrap();
+        send(
+            a.fd.as_raw_fd(),
+            br#"{"v":2,"type":"go"}"#,
+            MsgFlags::empty(),
+        )
+        .unwrap();
         assert!(b.recv().is_err());
         send(a.fd.as_raw_fd(), b"not json", MsgFlags::empty()).unwrap();
         assert!(b.recv().is_err());

@@ -10,11 +10,14 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Marks every fd from `first` up close-on-exec (`cloexec`), or closes them.
 pub fn close_range_from(first: u32, cloexec: bool) -> Result<(), Errno> {
-    let flags = if cloexec { libc::CLOSE_RANGE_CLOEXEC } else { 0 };
+    let flags = if cloexec {
+        libc::CLOSE_RANGE_CLOEXEC
+    } else {
+        0
+    };
     // SAFETY: close_range only affects this process's fd table; callers own every fd in the
     // range by the protocol (nothing in the range is borrowed elsewhere while it runs).
-    Errno::result(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) })
-        .map(drop)
+    Errno::result(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) }).map(drop)
 }
 
 /// The kernel's `struct clone_args` (clone3(2)), version 2 layout.
@@ -115,6 +118,8 @@ pub fn sealed_memfd(name: &CStr, data: &[u8]) -> Result<OwnedFd, Errno> {
             Err(e) => return Err(e),
         }
     }
+    // The readers share this file offset: start them at the beginning.
+    nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekSet)?;
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
     // SAFETY: fcntl on our own open fd with an integer argument.
     Errno::result(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
@@ -238,7 +243,11 @@ pub fn capget() -> Result<CapSets, Errno> {
     let mut data = [CapData::default(); 2];
     // SAFETY: header and a two-element data array, as version 3 requires.
     Errno::result(unsafe {
-        libc::syscall(libc::SYS_capget, &mut header as *mut CapHeader, data.as_mut_ptr())
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut CapHeader,
+            data.as_mut_ptr(),
+        )
     })?;
     let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
     Ok(CapSets {
@@ -272,7 +281,11 @@ pub fn capset(sets: CapSets) -> Result<(), Errno> {
     ];
     // SAFETY: header and a two-element data array, as version 3 requires.
     Errno::result(unsafe {
-        libc::syscall(libc::SYS_capset, &mut header as *mut CapHeader, data.as_ptr())
+        libc::syscall(
+            libc::SYS_capset,
+            &mut header as *mut CapHeader,
+            data.as_ptr(),
+        )
     })
     .map(drop)
 }
@@ -287,7 +300,9 @@ pub fn cap_last_cap() -> Result<u8, Errno> {
 /// `prctl(2)` with integer arguments.
 pub fn prctl(option: i32, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<i32, Errno> {
     // SAFETY: every prctl option we use takes integer arguments only.
-    Errno::result(unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+    Errno::result(unsafe {
+        libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong)
+    })
 }
 
 /// Sets every catchable signal's disposition to the default and empties the signal mask, so

@@ -71,15 +71,15 @@ pub struct EnterArgs {
     pub name: String,
     /// `--root`.
     pub root: PathBuf,
-    /// `--init`.
-    pub init: Option<PathBuf>,
     /// `--log`.
     pub log: Option<PathBuf>,
     /// The command.
     pub command: Vec<OsString>,
 }
 
-const VALUED: [&str; 7] = ["config", "rootfs", "name", "pid-file", "log", "root", "init"];
+const VALUED: [&str; 7] = [
+    "config", "rootfs", "name", "pid-file", "log", "root", "init",
+];
 
 fn options() -> getopts::Options {
     let mut o = getopts::Options::new();
@@ -103,7 +103,10 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
         return Ok(Invocation::Info(USAGE.to_string()));
     }
     if m.opt_present("version") {
-        return Ok(Invocation::Info(format!("ns-exec {}\n", env!("CARGO_PKG_VERSION"))));
+        return Ok(Invocation::Info(format!(
+            "ns-exec {}\n",
+            env!("CARGO_PKG_VERSION")
+        )));
     }
     let root = PathBuf::from(m.opt_str("root").unwrap_or_else(|| DEFAULT_ROOT.into()));
     if !split.after_dashdash && split.rest.first().is_some_and(|w| w == "enter") {
@@ -115,7 +118,10 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
     let name = m.opt_str("name");
     check_name(name.as_deref())?;
     Ok(Invocation::Run(RunArgs {
-        config: m.opt_str("config").unwrap_or_else(|| "container.json".into()).into(),
+        config: m
+            .opt_str("config")
+            .unwrap_or_else(|| "container.json".into())
+            .into(),
         rootfs: m.opt_str("rootfs").map(PathBuf::from),
         name,
         pid_file: m.opt_str("pid-file").map(PathBuf::from),
@@ -127,10 +133,14 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
 }
 
 /// `enter [--root DIR] NAME [--] CMD...`; options may also stand before `enter`.
-fn parse_enter(words: Vec<OsString>, outer: &getopts::Matches, root: PathBuf) -> Result<Invocation> {
+fn parse_enter(
+    words: Vec<OsString>,
+    outer: &getopts::Matches,
+    root: PathBuf,
+) -> Result<Invocation> {
     let split = cli::split(words, &VALUED)?;
     let m = cli::parse(&options(), &split.opts)?;
-    for only_run in ["config", "rootfs", "name", "pid-file"] {
+    for only_run in ["config", "rootfs", "name", "pid-file", "init"] {
         if m.opt_present(only_run) || outer.opt_present(only_run) {
             return Err(Error::usage(format!("--{only_run} does not go with enter")));
         }
@@ -147,13 +157,18 @@ fn parse_enter(words: Vec<OsString>, outer: &getopts::Matches, root: PathBuf) ->
         command.remove(0);
     }
     if command.is_empty() {
-        return Err(Error::usage("no command given (ns-exec enter NAME [--] CMD [ARG...])"));
+        return Err(Error::usage(
+            "no command given (ns-exec enter NAME [--] CMD [ARG...])",
+        ));
     }
-    let pick = |flag: &str| m.opt_str(flag).or_else(|| outer.opt_str(flag)).map(PathBuf::from);
+    let pick = |flag: &str| {
+        m.opt_str(flag)
+            .or_else(|| outer.opt_str(flag))
+            .map(PathBuf::from)
+    };
     Ok(Invocation::Enter(EnterArgs {
         name,
         root: pick("root").unwrap_or(root),
-        init: pick("init"),
         log: pick("log"),
         command,
     }))
@@ -178,9 +193,10 @@ mod tests {
 
     #[test]
     fn run_takes_options_then_the_command() {
-        let Invocation::Run(r) =
-            parse(os(&["--config", "c.json", "--name", "web", "sh", "-c", "exit 3"])).unwrap()
-        else {
+        let Invocation::Run(r) = parse(os(&[
+            "--config", "c.json", "--name", "web", "sh", "-c", "exit 3",
+        ]))
+        .unwrap() else {
             panic!("expected run")
         };
         assert_eq!(r.config, PathBuf::from("c.json"));
@@ -192,10 +208,16 @@ mod tests {
     #[test]
     fn enter_takes_a_name_and_a_command() {
         let inv = parse(os(&["--root", "/r", "enter", "web", "--", "ps"])).unwrap();
-        let Invocation::Enter(e) = inv else { panic!("expected enter") };
-        assert_eq!((e.name.as_str(), e.root.as_path()), ("web", std::path::Path::new("/r")));
+        let Invocation::Enter(e) = inv else {
+            panic!("expected enter")
+        };
+        assert_eq!(
+            (e.name.as_str(), e.root.as_path()),
+            ("web", std::path::Path::new("/r"))
+        );
         assert_eq!(e.command, os(&["ps"]));
-        let Invocation::Enter(e) = parse(os(&["enter", "--root", "/s", "web", "ps", "-ef"])).unwrap()
+        let Invocation::Enter(e) =
+            parse(os(&["enter", "--root", "/s", "web", "ps", "-ef"])).unwrap()
         else {
             panic!("expected enter")
         };

@@ -33,7 +33,9 @@ struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
     fn child(&self) -> &Child {
-        self.0.as_ref().expect("the guard holds its child until it is reaped")
+        self.0
+            .as_ref()
+            .expect("the guard holds its child until it is reaped")
     }
 
     /// The child was waited for: nothing left to kill.
@@ -65,7 +67,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     if args.name.is_some() {
         if let Some(running) = state::read(&args.root, &name)?.filter(State::is_running) {
             // nsinit's `exec` joined the container when its pid file existed.
-            return enter::enter_state(running, &args.command, args.init.as_deref());
+            return enter::enter_state(running, &args.command);
         }
     }
     let mut signals = Signals::block()?;
@@ -77,8 +79,8 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
 
     let mut dir = StateDir::create(&args.root, &name)?;
     let (parent, child_end) = SyncSocket::pair()?;
-    let config_fd =
-        sys::sealed_memfd(c"ns-tools-config", &config.to_json()).ctx(|| "create config memfd".into())?;
+    let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json())
+        .ctx(|| "create config memfd".into())?;
     let log_fd: Option<OwnedFd> = match common::log::take() {
         Some(f) => {
             let copy = f.try_clone().ctx(|| "duplicate log fd".into())?;
@@ -135,7 +137,10 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
 /// Refuses what this ns-exec cannot do yet, rather than silently running without it.
 fn check_supported(config: &Config) -> Result<()> {
     let missing = |field: &str, what: &str| {
-        Err(Error::config(field, format!("{what} is not supported by this version of ns-exec")))
+        Err(Error::config(
+            field,
+            format!("{what} is not supported by this version of ns-exec"),
+        ))
     };
     if config.tty {
         return missing("tty", "a console (ns-pty)");
@@ -166,7 +171,9 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     if path.is_absolute() {
         return Ok(path.to_path_buf());
     }
-    Ok(std::env::current_dir().ctx(|| "get the current directory".into())?.join(path))
+    Ok(std::env::current_dir()
+        .ctx(|| "get the current directory".into())?
+        .join(path))
 }
 
 fn open_log(path: &Path) -> Result<std::fs::File> {

@@ -64,7 +64,12 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
 
 /// Clones the child into `flags`'s namespaces and execs `init` in it with `command` after
 /// `--`. Returns once the child exists; it then waits for nothing and runs on its own.
-pub fn spawn(init: &Path, command: &[OsString], flags: CloneFlags, fds: Handoff<'_>) -> Result<Child> {
+pub fn spawn(
+    init: &Path,
+    command: &[OsString],
+    flags: CloneFlags,
+    fds: Handoff<'_>,
+) -> Result<Child> {
     let init_c = cstring(init.as_os_str().as_bytes(), "ns-init path")?;
     let mut argv = vec![c"ns-init".to_owned(), c"--".to_owned()];
     for arg in command {

@@ -32,16 +32,20 @@ pub struct State {
     pub config: Config,
 }
 
-/// The start time of `pid` (field 22 of `/proc/PID/stat`), or `None` if it is gone.
+/// The start time of `pid` (field 22 of `/proc/PID/stat`), or `None` if it is gone or is a
+/// zombie (dead, waiting to be reaped: its namespaces are already torn down).
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 impl State {
-    /// Whether the recorded process still runs (same pid, same start time).
+    /// Whether the recorded process still runs (same pid, same start time, not a zombie).
     pub fn is_running(&self) -> bool {
         start_time(self.pid) == Some(self.start_time)
     }
@@ -80,7 +84,10 @@ pub fn read(root: &Path, name: &str) -> Result<Option<State>> {
     let path = root.join(name).join("state.json");
     match fs::read(&path) {
         Ok(text) => serde_json::from_slice(&text).map(Some).map_err(|e| {
-            Error::msg(format!("read {}", path.display()), format!("malformed state: {e}"))
+            Error::msg(
+                format!("read {}", path.display()),
+                format!("malformed state: {e}"),
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("read {}", path.display()), e)),
@@ -134,7 +141,10 @@ impl StateDir {
                 }
             }
         }
-        Err(Error::sys(format!("create {}", dir.display()), Errno::EEXIST))
+        Err(Error::sys(
+            format!("create {}", dir.display()),
+            Errno::EEXIST,
+        ))
     }
 
     /// Records the running container, and writes the user's pid file if asked.

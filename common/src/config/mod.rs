@@ -316,7 +316,8 @@ impl Config {
     /// to the file's folder. `rootfs`, when given, replaces the config's (`--rootfs`).
     pub fn load(path: &Path, rootfs: Option<&Path>) -> Result<Config> {
         let what = || format!("config {}", path.display());
-        let file = std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", what()), e))?;
+        let file =
+            std::fs::File::open(path).map_err(|e| Error::io(format!("open {}", what()), e))?;
         let base = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -357,9 +358,7 @@ impl Config {
 
     /// The environment as (key, value) pairs, in order.
     pub fn env_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.environment
-            .iter()
-            .filter_map(|e| e.split_once('='))
+        self.environment.iter().filter_map(|e| e.split_once('='))
     }
 
     /// Whether namespace `ns` is created.

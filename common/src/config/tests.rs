@@ -67,7 +67,13 @@ fn defaults_are_the_five_namespaces_and_dockers_keep_list() {
     let c = parse("{}").unwrap();
     assert_eq!(
         c.namespaces,
-        [Namespace::Mount, Namespace::Uts, Namespace::Ipc, Namespace::Pid, Namespace::Net]
+        [
+            Namespace::Mount,
+            Namespace::Uts,
+            Namespace::Ipc,
+            Namespace::Pid,
+            Namespace::Net
+        ]
     );
     assert_eq!(c.capabilities, caps::CapSet::default_keep());
     assert!(!c.readonly_fs && !c.tty && !c.no_new_privileges);
@@ -121,7 +127,10 @@ fn an_unknown_capability_is_an_error_not_cap_zero() {
 
 #[test]
 fn unknown_keys_are_refused_with_their_place() {
-    assert_eq!(err(r#"{"hostnmae": "x"}"#), "config: unknown field `hostnmae`");
+    assert_eq!(
+        err(r#"{"hostnmae": "x"}"#),
+        "config: unknown field `hostnmae`"
+    );
     assert!(err(r#"{"cgroups": {"memroy": 1}}"#).starts_with("config: cgroups: unknown field"));
     assert!(
         err(r#"{"mounts": [{"type": "bind", "source": "/a", "destination": "/b", "x": 1}]}"#)
@@ -131,8 +140,9 @@ fn unknown_keys_are_refused_with_their_place() {
 
 #[test]
 fn sizes_are_numbers_or_units() {
-    let c = parse(r#"{"cgroups": {"memory": "64m", "memory_swap": -1, "memory_reservation": 4096}}"#)
-        .unwrap();
+    let c =
+        parse(r#"{"cgroups": {"memory": "64m", "memory_swap": -1, "memory_reservation": 4096}}"#)
+            .unwrap();
     let cg = c.cgroups.unwrap();
     assert_eq!(cg.memory, Some(Bytes(64 << 20)));
     assert_eq!(cg.memory_swap, Some(Bytes(-1)));
@@ -190,7 +200,19 @@ fn user_specs() {
     for good in ["root", "1000", "1000:1000", "user:wheel", "www-data", "0:0"] {
         parse(&format!(r#"{{"user": "{good}"}}"#)).unwrap();
     }
-    for bad in ["", ":", "1000:", ":1", "a b", " 1000", "-1", "+5", "4294967296", "4294967295", "a:b:c"] {
+    for bad in [
+        "",
+        ":",
+        "1000:",
+        ":1",
+        "a b",
+        " 1000",
+        "-1",
+        "+5",
+        "4294967296",
+        "4294967295",
+        "a:b:c",
+    ] {
         let e = err(&format!(r#"{{"user": "{bad}"}}"#));
         assert!(e.starts_with("config: user: "), "{bad:?}: {e}");
     }
@@ -206,13 +228,27 @@ fn paths_inside_the_container() {
         format!(r#"{{"mounts": [{{"type": "bind", "source": "/srv", "destination": "{dest}"}}]}}"#)
     };
     assert!(parse(&m("/data")).is_ok());
-    for bad in ["data", "/", "/../etc", "/proc/sys", "/proc", "/sys/fs/cgroup"] {
-        assert!(err(&m(bad)).starts_with("config: mounts[0].destination: "), "{bad}");
+    for bad in [
+        "data",
+        "/",
+        "/../etc",
+        "/proc/sys",
+        "/proc",
+        "/sys/fs/cgroup",
+    ] {
+        assert!(
+            err(&m(bad)).starts_with("config: mounts[0].destination: "),
+            "{bad}"
+        );
     }
     assert!(err(r#"{"mounts": [{"type": "bind", "destination": "/d"}]}"#).contains("source"));
-    assert!(err(r#"{"mounts": [{"type": "bind", "source": "s", "destination": "/d"}]}"#)
-        .contains("mounts[0].source"));
-    assert!(err(r#"{"mounts": [{"type": "nfs", "destination": "/d"}]}"#).contains("mounts[0].type"));
+    assert!(
+        err(r#"{"mounts": [{"type": "bind", "source": "s", "destination": "/d"}]}"#)
+            .contains("mounts[0].source")
+    );
+    assert!(
+        err(r#"{"mounts": [{"type": "nfs", "destination": "/d"}]}"#).contains("mounts[0].type")
+    );
     let c = parse(r#"{"mounts": [{"type": "tmpfs", "destination": "/t", "size": "1m"}]}"#).unwrap();
     assert_eq!(c.mounts[0].size, Some(Bytes(1 << 20)));
 }
@@ -220,32 +256,54 @@ fn paths_inside_the_container() {
 #[test]
 fn device_nodes() {
     let d = |body: &str| format!(r#"{{"device_nodes": [{body}]}}"#);
-    let c = parse(&d(r#"{"type": "c", "path": "/dev//fuse", "major_number": 10, "minor_number": 229}"#))
-        .unwrap();
+    let c = parse(&d(
+        r#"{"type": "c", "path": "/dev//fuse", "major_number": 10, "minor_number": 229}"#,
+    ))
+    .unwrap();
     assert_eq!(c.device_nodes[0].path.as_deref(), Some("/dev/fuse"));
-    assert!(err(&d(r#"{"type": "x", "path": "/dev/a", "major_number": 1, "minor_number": 1}"#))
-        .contains("device_nodes[0].type"));
-    assert!(err(&d(r#"{"type": "c", "path": "/etc/a", "major_number": 1, "minor_number": 1}"#))
-        .contains("under /dev"));
-    assert!(err(&d(r#"{"type": "c", "path": "/dev/a", "major_number": -1, "minor_number": 1}"#))
-        .contains("out of range"));
+    assert!(
+        err(&d(
+            r#"{"type": "x", "path": "/dev/a", "major_number": 1, "minor_number": 1}"#
+        ))
+        .contains("device_nodes[0].type")
+    );
+    assert!(
+        err(&d(
+            r#"{"type": "c", "path": "/etc/a", "major_number": 1, "minor_number": 1}"#
+        ))
+        .contains("under /dev")
+    );
+    assert!(
+        err(&d(
+            r#"{"type": "c", "path": "/dev/a", "major_number": -1, "minor_number": 1}"#
+        ))
+        .contains("out of range")
+    );
 }
 
 #[test]
 fn networks_and_routes() {
-    assert!(err(r#"{"network": {"type": "loopback"}, "networks": [{"type": "loopback"}]}"#)
-        .contains("not both"));
+    assert!(
+        err(r#"{"network": {"type": "loopback"}, "networks": [{"type": "loopback"}]}"#)
+            .contains("not both")
+    );
     let c = parse(r#"{"network": {"type": "veth", "context": {"bridge": "br0", "prefix": "v"}}}"#)
         .unwrap();
-    assert_eq!(c.networks.len(), 1, "the single network is folded into networks");
+    assert_eq!(
+        c.networks.len(),
+        1,
+        "the single network is folded into networks"
+    );
     assert!(c.network.is_none());
-    assert!(err(r#"{"networks": [{"type": "veth", "context": {"bridge": "br0"}}]}"#)
-        .contains("needs \"prefix\""));
+    assert!(
+        err(r#"{"networks": [{"type": "veth", "context": {"bridge": "br0"}}]}"#)
+            .contains("needs \"prefix\"")
+    );
     assert!(err(r#"{"networks": [{"type": "loopback", "mtu": 0}]}"#).contains("networks[0].mtu"));
-    assert!(err(r#"{"networks": [{"type": "loopback", "address": "10.0.0.1"}]}"#)
-        .contains("CIDR"));
-    assert!(err(r#"{"networks": [{"type": "loopback", "address": "10.0.0.1/33"}]}"#)
-        .contains("CIDR"));
+    assert!(err(r#"{"networks": [{"type": "loopback", "address": "10.0.0.1"}]}"#).contains("CIDR"));
+    assert!(
+        err(r#"{"networks": [{"type": "loopback", "address": "10.0.0.1/33"}]}"#).contains("CIDR")
+    );
     assert!(err(r#"{"networks": [{"type": "netns"}]}"#).contains("nspath"));
     assert!(err(r#"{"routes": [{"interface_name": "eth0"}]}"#).contains("at least one"));
     assert!(err(r#"{"routes": [{"destination": "::/0", "gateway": "10.0.0.1", "interface_name": "eth0"}]}"#)
@@ -282,14 +340,30 @@ fn rootfs_is_resolved_against_the_config_folder() {
     std::fs::create_dir_all(base.join("root")).unwrap();
     let mut c = Config::parse(br#"{"rootfs": "root"}"#).unwrap();
     c.validate(&base).unwrap();
-    assert_eq!(c.rootfs, Some(std::fs::canonicalize(base.join("root")).unwrap()));
+    assert_eq!(
+        c.rootfs,
+        Some(std::fs::canonicalize(base.join("root")).unwrap())
+    );
     let mut c = Config::parse(br#"{"rootfs": "missing"}"#).unwrap();
     let e = c.validate(&base).unwrap_err().to_string();
-    assert!(e.contains("config: rootfs:") && e.contains("No such file"), "{e}");
+    assert!(
+        e.contains("config: rootfs:") && e.contains("No such file"),
+        "{e}"
+    );
     let mut c = Config::parse(br#"{"rootfs": "/"}"#).unwrap();
-    assert!(c.validate(&base).unwrap_err().to_string().contains("host's \"/\""));
+    assert!(
+        c.validate(&base)
+            .unwrap_err()
+            .to_string()
+            .contains("host's \"/\"")
+    );
     std::fs::write(base.join("file"), "").unwrap();
     let mut c = Config::parse(br#"{"rootfs": "file"}"#).unwrap();
-    assert!(c.validate(&base).unwrap_err().to_string().contains("not a directory"));
+    assert!(
+        c.validate(&base)
+            .unwrap_err()
+            .to_string()
+            .contains("not a directory")
+    );
     std::fs::remove_dir_all(&base).unwrap();
 }

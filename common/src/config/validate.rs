@@ -35,7 +35,10 @@ pub fn is_valid_name(name: &str) -> bool {
 pub fn container_path(path: &str, field: &str) -> Result<String> {
     no_nul(path, field)?;
     if !path.starts_with('/') {
-        return Err(Error::config(field, format!("{path:?} is not an absolute path")));
+        return Err(Error::config(
+            field,
+            format!("{path:?} is not an absolute path"),
+        ));
     }
     let mut out = String::new();
     for c in Path::new(path).components() {
@@ -73,7 +76,12 @@ fn ip(s: &str, field: &str) -> Result<IpAddr> {
 }
 
 fn cidr(s: &str, field: &str) -> Result<IpAddr> {
-    let bad = || Error::config(field, format!("{s:?} is not an address in CIDR form (a.b.c.d/n)"));
+    let bad = || {
+        Error::config(
+            field,
+            format!("{s:?} is not an address in CIDR form (a.b.c.d/n)"),
+        )
+    };
     let (addr, len) = s.split_once('/').ok_or_else(bad)?;
     let addr: IpAddr = addr.parse().map_err(|_| bad())?;
     let len: u8 = len.parse().map_err(|_| bad())?;
@@ -99,14 +107,20 @@ pub fn check_user_spec(spec: &str, field: &str) -> Result<()> {
         }
         if part.bytes().all(|b| b.is_ascii_digit()) {
             if part.parse::<u32>().map_or(true, |n| n == u32::MAX) {
-                return Err(Error::config(field, format!("{what} id {part} is out of range")));
+                return Err(Error::config(
+                    field,
+                    format!("{what} id {part} is out of range"),
+                ));
             }
         } else if part
             .bytes()
             .any(|b| b.is_ascii_whitespace() || b == b':' || b == b'/' || b.is_ascii_control())
             || part.starts_with(['-', '+'])
         {
-            return Err(Error::config(field, format!("{spec:?} is not a valid {what} name or id")));
+            return Err(Error::config(
+                field,
+                format!("{spec:?} is not a valid {what} name or id"),
+            ));
         }
     }
     Ok(())
@@ -124,9 +138,8 @@ impl Config {
         if rootfs.as_os_str().as_encoded_bytes().contains(&0) {
             return Err(Error::config("rootfs", "contains a NUL byte"));
         }
-        let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| {
-            Error::io(format!("config: rootfs: {}", rootfs.display()), e)
-        })?;
+        let rootfs = std::fs::canonicalize(&rootfs)
+            .map_err(|e| Error::io(format!("config: rootfs: {}", rootfs.display()), e))?;
         if !rootfs.is_dir() {
             return Err(Error::config(
                 "rootfs",
@@ -134,7 +147,10 @@ impl Config {
             ));
         }
         if rootfs == Path::new("/") {
-            return Err(Error::config("rootfs", "the host's \"/\" cannot be a container's root"));
+            return Err(Error::config(
+                "rootfs",
+                "the host's \"/\" cannot be a container's root",
+            ));
         }
         self.rootfs = Some(rootfs);
         self.validate_fields()
@@ -212,7 +228,10 @@ impl Config {
             let at = |f: &str| format!("networks[{i}].{f}");
             if let Some(mtu) = n.mtu {
                 if !(68..=65535).contains(&mtu) {
-                    return Err(Error::config(at("mtu"), format!("{mtu} is not in 68..65535")));
+                    return Err(Error::config(
+                        at("mtu"),
+                        format!("{mtu} is not in 68..65535"),
+                    ));
                 }
             }
             if let Some(a) = &n.address {
@@ -278,7 +297,10 @@ impl Config {
                 ));
             }
             if r.interface_name.is_empty() || r.interface_name.len() > IFNAME_MAX {
-                return Err(Error::config(at("interface_name"), "is not a valid interface name"));
+                return Err(Error::config(
+                    at("interface_name"),
+                    "is not a valid interface name",
+                ));
             }
         }
         Ok(())
@@ -295,7 +317,10 @@ impl Config {
             };
             let dest = container_path(dest, &at("destination"))?;
             if dest == "/" {
-                return Err(Error::config(at("destination"), "cannot be the root itself"));
+                return Err(Error::config(
+                    at("destination"),
+                    "cannot be the root itself",
+                ));
             }
             for fs in ["/proc", "/sys"] {
                 if dest == fs || dest.starts_with(&format!("{fs}/")) {
@@ -351,7 +376,11 @@ impl Config {
             }
         }
         if let Some(parent) = &c.parent {
-            if parent.split('/').filter(|p| !p.is_empty()).any(|p| !is_valid_name(p)) {
+            if parent
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .any(|p| !is_valid_name(p))
+            {
                 return Err(Error::config(
                     "cgroups.parent",
                     format!("{parent:?} is not a path of valid names"),
@@ -363,7 +392,10 @@ impl Config {
             ("memory_reservation", c.memory_reservation),
         ] {
             if v.is_some_and(|b| b.0 < 0) {
-                return Err(Error::config(format!("cgroups.{field}"), "must not be negative"));
+                return Err(Error::config(
+                    format!("cgroups.{field}"),
+                    "must not be negative",
+                ));
             }
         }
         if let (Some(mem), Some(swap)) = (c.memory, c.memory_swap) {
@@ -378,10 +410,18 @@ impl Config {
             return Err(Error::config("cgroups.cpu_shares", "must be in 2..262144"));
         }
         if c.cpu_quota.is_some_and(|q| q != -1 && q < 1000) {
-            return Err(Error::config("cgroups.cpu_quota", "must be -1 or at least 1000"));
+            return Err(Error::config(
+                "cgroups.cpu_quota",
+                "must be -1 or at least 1000",
+            ));
         }
-        if c.cpu_period.is_some_and(|p| !(1000..=1_000_000).contains(&p)) {
-            return Err(Error::config("cgroups.cpu_period", "must be in 1000..1000000"));
+        if c.cpu_period
+            .is_some_and(|p| !(1000..=1_000_000).contains(&p))
+        {
+            return Err(Error::config(
+                "cgroups.cpu_period",
+                "must be in 1000..1000000",
+            ));
         }
         if c.pids_max == Some(0) {
             return Err(Error::config("cgroups.pids_max", "must be at least 1"));
@@ -414,13 +454,19 @@ fn check_device_node(d: &mut Device, at: &str) -> Result<()> {
     };
     let path = container_path(path, &format!("{at}.path"))?;
     if !path.starts_with("/dev/") {
-        return Err(Error::config(format!("{at}.path"), "device nodes go under /dev"));
+        return Err(Error::config(
+            format!("{at}.path"),
+            "device nodes go under /dev",
+        ));
     }
     if !(0..=0xfff).contains(&d.major_number) || !(0..=0xfffff).contains(&d.minor_number) {
         return Err(Error::config(at, "device numbers are out of range"));
     }
     if d.file_mode.is_some_and(|m| m > 0o7777) {
-        return Err(Error::config(format!("{at}.file_mode"), "has bits beyond 07777"));
+        return Err(Error::config(
+            format!("{at}.file_mode"),
+            "has bits beyond 07777",
+        ));
     }
     d.path = Some(path);
     Ok(())

@@ -1,0 +1,134 @@
+//! The last step: find the command in the container's `PATH` and `execve` it.
+//!
+//! The search follows `execvp(3)` without its shell fallback: a name with a `/` is run as is;
+//! otherwise each `PATH` entry is tried in order, a "not found" moves on, a "permission denied"
+//! is remembered and moves on, anything else stops the search. The result maps to 127 when
+//! nothing was found and 126 when something was found but could not run.
+
+use nix::errno::Errno;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use common::Error;
+
+/// `PATH` when the container's environment has none (the same default as runc and Docker).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The command's environment: the config's entries, plus `HOME` from the user's passwd entry
+/// when the config does not set it.
+pub fn environment(config_env: &[String], home: Option<&str>) -> Vec<CString> {
+    let mut env: Vec<CString> = config_env
+        .iter()
+        .filter_map(|e| CString::new(e.as_bytes()).ok())
+        .collect();
+    if !config_env.iter().any(|e| e.starts_with("HOME=")) {
+        if let Some(home) = home.and_then(|h| CString::new(format!("HOME={h}")).ok()) {
+            env.push(home);
+        }
+    }
+    env
+}
+
+/// The candidate paths for `program`, in the order they are tried.
+pub fn candidates(program: &OsStr, path_var: Option<&str>) -> Vec<OsString> {
+    if program.as_bytes().contains(&b'/') {
+        return vec![program.to_os_string()];
+    }
+    path_var
+        .unwrap_or(DEFAULT_PATH)
+        .split(':')
+        .map(|dir| if dir.is_empty() { "." } else { dir })
+        .map(|dir| {
+            let mut p = OsString::from(dir);
+            p.push("/");
+            p.push(program);
+            p
+        })
+        .collect()
+}
+
+/// Runs `argv` with `env`, searching the `PATH` found in `env`. Returns only on failure, with
+/// the error to report (exit status 126 or 127).
+pub fn exec(argv: &[OsString], env: &[CString]) -> Error {
+    let Some(program) = argv.first() else {
+        return Error::usage("no command to run");
+    };
+    let shown = format!("{:?}", program.to_string_lossy());
+    let args: Vec<CString> = match argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<_, _>>()
+    {
+        Ok(a) => a,
+        Err(_) => return Error::exec(shown, Errno::EINVAL),
+    };
+    let path_var = env
+        .iter()
+        .filter_map(|e| e.to_str().ok())
+        .find_map(|e| e.strip_prefix("PATH="));
+    let mut denied = None;
+    for candidate in candidates(program, path_var) {
+        let Ok(path) = CString::new(candidate.as_bytes()) else {
+            continue;
+        };
+        // execve only returns on failure.
+        let Err(errno) = nix::unistd::execve(&path, &args, env);
+        match errno {
+            Errno::ENOENT | Errno::ENOTDIR => continue,
+            Errno::EACCES | Errno::EPERM => denied = Some(errno),
+            other => return Error::exec(shown, other),
+        }
+    }
+    Error::exec(shown, denied.unwrap_or(Errno::ENOENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_with_a_slash_is_not_searched() {
+        assert_eq!(
+            candidates(OsStr::new("./x"), Some("/bin")),
+            vec![OsString::from("./x")]
+        );
+        assert_eq!(
+            candidates(OsStr::new("/bin/sh"), None),
+            vec![OsString::from("/bin/sh")]
+        );
+    }
+
+    #[test]
+    fn path_entries_are_tried_in_order_and_empty_means_cwd() {
+        assert_eq!(
+            candidates(OsStr::new("sh"), Some("/usr/bin::/bin")),
+            vec![
+                OsString::from("/usr/bin/sh"),
+                OsString::from("./sh"),
+                OsString::from("/bin/sh")
+            ]
+        );
+        assert_eq!(candidates(OsStr::new("sh"), None).len(), 6);
+    }
+
+    #[test]
+    fn home_comes_from_passwd_only_when_unset() {
+        let env = environment(&["A=1".into()], Some("/root"));
+        assert_eq!(env, vec![c"A=1".to_owned(), c"HOME=/root".to_owned()]);
+        let env = environment(&["HOME=/x".into()], Some("/root"));
+        assert_eq!(env, vec![c"HOME=/x".to_owned()]);
+    }
+
+    #[test]
+    fn missing_program_maps_to_127() {
+        let e = exec(&[OsString::from("/nonexistent/ns-tools-test")], &[]);
+        assert_eq!(e.code, 127);
+        assert!(e.to_string().contains("No such file or directory"), "{e}");
+    }
+
+    #[test]
+    fn a_directory_maps_to_126() {
+        let e = exec(&[OsString::from("/")], &[]);
+        assert_eq!(e.code, 126);
+    }
+}

@@ -1,0 +1,91 @@
+//! The order of ns-init's steps, and where their errors go.
+//!
+//! Ordering constraints (docs/architecture.md):
+//! - nothing happens before `go`: the host side must have placed the process in its cgroup
+//!   and network first;
+//! - a cgroup namespace is unshared after `go`, so its root is the container's cgroup;
+//! - `setsid` before anything opens a terminal, so the command never shares the caller's
+//!   session (TIOCSTI injection);
+//! - mounts and `pivot_root` before the user lookup, which must read the container's
+//!   `/etc/passwd`, not the host's;
+//! - identity last: after it the process can no longer mount or set the hostname;
+//! - signals reset and every fd above 2 marked close-on-exec right before `execve`; the sync
+//!   socket is one of them, so a successful exec shows on the parent's side as EOF.
+
+use nix::sched::{CloneFlags, unshare};
+use std::convert::Infallible;
+use std::fs::File;
+use std::path::Path;
+
+use common::config::Config;
+use common::ns::Namespace;
+use common::sync::SyncSocket;
+use common::{Context, Result, ns_log, sys};
+use ns_init::{exec, identity, rootfs};
+
+use crate::cli::{Args, ConfigSource};
+
+/// Runs the setup and execs the command; never returns.
+pub fn run(args: Args) -> ! {
+    let sync = args.sync.map(SyncSocket::from_fd);
+    if let Some(log) = args.log {
+        common::log::init(File::from(log), "ns-init");
+    }
+    let config = args.config;
+    let err = match setup_and_exec(config, &args.command, sync.as_ref()) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    ns_log!("failed: {err}");
+    match &sync {
+        // ns-exec prints it; printing here too would show the line twice.
+        Some(s) => {
+            s.report_error("ns-init", &err);
+            std::process::exit(err.code)
+        }
+        None => common::cli::fatal("ns-init", &err),
+    }
+}
+
+fn setup_and_exec(
+    source: ConfigSource,
+    command: &[std::ffi::OsString],
+    sync: Option<&SyncSocket>,
+) -> Result<Infallible> {
+    let config = read_config(source)?;
+    if let Some(s) = sync {
+        s.announce_ready()?;
+        s.wait_for_go()?;
+        ns_log!("go received");
+    }
+    nix::unistd::setsid().ctx(|| "setsid (ns-init must not lead a process group)".into())?;
+    if config.has_namespace(Namespace::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())?;
+    }
+    rootfs::setup(&config)?;
+    ns_log!("root filesystem ready");
+    if let Some(name) = config.hostname.as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
+    }
+    let id = identity::lookup(config.user.as_deref())?;
+    let env = exec::environment(&config.environment, id.home.as_deref());
+    identity::apply(
+        &id,
+        config.capabilities,
+        config.working_dir.as_deref(),
+        config.no_new_privileges,
+    )?;
+    ns_log!("exec {:?}", command);
+    sys::reset_signals();
+    sys::close_range_from(3, true).ctx(|| "mark fds close-on-exec".into())?;
+    Err(exec::exec(command, &env))
+}
+
+/// Reads the config. From a file, a relative rootfs is relative to the file's folder; from an
+/// fd (ns-exec's canonical copy), the rootfs is already absolute.
+fn read_config(source: ConfigSource) -> Result<Config> {
+    match source {
+        ConfigSource::File(path) => Config::load(&path, None),
+        ConfigSource::Fd(fd) => Config::read(File::from(fd), Some(Path::new("."))),
+    }
+}
