@@ -305,24 +305,57 @@ pub fn prctl(option: i32, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<i3
     })
 }
 
+/// The kernel's `struct sigaction` for `rt_sigaction(2)` on x86-64 and most 64-bit
+/// architectures: handler, flags, restorer, then a 64-bit mask.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// The highest signal number of the kernel (`_NSIG`).
+const KERNEL_NSIG: i32 = 64;
+
 /// Sets every catchable signal's disposition to the default and empties the signal mask, so
 /// the next program starts with a clean signal state (Rust ignores SIGPIPE before `main`; a
-/// signalfd user blocks signals).
+/// signalfd user blocks signals; a caller may leave any signal ignored, and ignored
+/// dispositions survive `execve`). Uses the raw system call: glibc refuses signals 32 and 33,
+/// which it keeps for itself, but a caller can still have left them ignored.
 pub fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
+    let dfl = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for sig in 1..=KERNEL_NSIG {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing SIG_DFL is always valid; errors (invalid numbers) are ignored.
+        // SAFETY: a valid kernel sigaction with SIG_DFL and the kernel's sigset size; no old
+        // action is read back; async-signal-safe. Errors (none expected) are ignored.
         unsafe {
-            libc::signal(sig, libc::SIG_DFL);
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &dfl as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                std::mem::size_of::<u64>(),
+            );
         }
     }
-    // SAFETY: an empty set is a valid mask; sigprocmask is async-signal-safe.
+    let empty: u64 = 0;
+    // SAFETY: an empty 64-bit kernel sigset; async-signal-safe.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            std::mem::size_of::<u64>(),
+        );
     }
 }
 

@@ -15,7 +15,7 @@ use common::config::Config;
 use common::ns::Namespace;
 use common::sys::{self, Forked};
 use common::{Context, Error};
-use ns_init::{exec, identity};
+use ns_init::exec;
 
 use crate::Failure;
 use crate::cli::EnterArgs;
@@ -83,29 +83,15 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
     }
 }
 
-/// In the forked child, inside every namespace of the container: the identity, environment
-/// and exec steps of ns-init, from its library. Returns only on failure.
+/// In the forked child, inside every namespace of the container: ns-init's last steps, from
+/// its library. Returns only on failure.
 ///
 /// They run here rather than by exec'ing ns-init because after `setns` the host's binaries
-/// and their shared libraries are out of reach, and no host binary should run inside the
-/// container anyway (CVE-2019-5736).
+/// and their shared libraries are out of reach, and no host binary should be exec'd inside
+/// the container anyway (CVE-2019-5736).
 fn finish_and_exec(config: &Config, command: &[OsString]) -> Error {
-    let run = || -> common::Result<std::convert::Infallible> {
-        nix::unistd::setsid().ctx(|| "setsid".into())?;
-        let id = identity::lookup(config.user.as_deref())?;
-        let env = exec::environment(&config.environment, id.home.as_deref());
-        identity::apply(
-            &id,
-            config.capabilities,
-            config.working_dir.as_deref(),
-            config.no_new_privileges,
-        )?;
-        sys::reset_signals();
-        sys::close_range_from(3, true).ctx(|| "mark fds close-on-exec".into())?;
-        Err(exec::exec(command, &env))
-    };
-    match run() {
-        Err(e) => e,
-        Ok(never) => match never {},
+    if let Err(e) = nix::unistd::setsid() {
+        return Error::sys("setsid", e);
     }
+    exec::finish(config, command)
 }

@@ -9,7 +9,10 @@ use nix::errno::Errno;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
-use common::Error;
+use common::config::Config;
+use common::{Context, Error, sys};
+
+use crate::identity;
 
 /// `PATH` when the container's environment has none (the same default as runc and Docker).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -80,6 +83,31 @@ pub fn exec(argv: &[OsString], env: &[CString]) -> Error {
         }
     }
     Error::exec(shown, denied.unwrap_or(Errno::ENOENT))
+}
+
+/// The last steps, shared by ns-init and `ns-exec enter`: look the user up (in the current
+/// root, so after the root switch), take the identity and capabilities, reset the signal state,
+/// mark every fd above 2 close-on-exec, and exec `command` with the config's environment.
+/// Returns only on failure.
+pub fn finish(config: &Config, command: &[OsString]) -> Error {
+    let run = || -> common::Result<std::convert::Infallible> {
+        let id = identity::lookup(config.user.as_deref())?;
+        let env = environment(&config.environment, id.home.as_deref());
+        identity::apply(
+            &id,
+            config.capabilities,
+            config.working_dir.as_deref(),
+            config.no_new_privileges,
+        )?;
+        common::ns_log!("exec {:?}", command);
+        sys::reset_signals();
+        sys::close_range_from(3, true).ctx(|| "mark fds close-on-exec".into())?;
+        Err(exec(command, &env))
+    };
+    match run() {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use std::path::Path;
 use common::config::Config;
 use common::ns::Namespace;
 use common::sync::SyncSocket;
-use common::{Context, Result, ns_log, sys};
-use ns_init::{exec, identity, rootfs};
+use common::{Context, Result, ns_log};
+use ns_init::{exec, rootfs};
 
 use crate::cli::{Args, ConfigSource};
 
@@ -67,18 +67,7 @@ fn setup_and_exec(
     if let Some(name) = config.hostname.as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
     }
-    let id = identity::lookup(config.user.as_deref())?;
-    let env = exec::environment(&config.environment, id.home.as_deref());
-    identity::apply(
-        &id,
-        config.capabilities,
-        config.working_dir.as_deref(),
-        config.no_new_privileges,
-    )?;
-    ns_log!("exec {:?}", command);
-    sys::reset_signals();
-    sys::close_range_from(3, true).ctx(|| "mark fds close-on-exec".into())?;
-    Err(exec::exec(command, &env))
+    Err(exec::finish(&config, command))
 }
 
 /// Reads the config. From a file, a relative rootfs is relative to the file's folder; from an
