@@ -1,0 +1,771 @@
+//! The root tier: real containers from `ns-exec`, one property per test.
+//!
+//! Every test runs as root (a non-root or namespace-less host fails them, never skips them),
+//! makes its own [`Fixture`] (busybox rootfs, `container.json`, state dir, unique name) and
+//! leaves nothing behind: the fixture's drop fails the test if host mounts, links or named netns
+//! changed, a container process survived, or a state entry, pid file or cgroup dir was left.
+//! Every wait is bounded; nothing here measures time.
+
+use nix::sys::signal::Signal;
+use ns_tests::{
+    DEFAULT_CAPS, DEFAULT_ENV, DEFAULT_HOSTNAME, Fixture, Snapshot, cap_mask_hex, mounts_under,
+    pids_in_pid_namespace, require_root, status_field,
+};
+use serde_json::{Value, json};
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+fn fixture() -> Fixture {
+    require_root();
+    Fixture::new()
+}
+
+/// The text of a symlink under `/proc` on the host, e.g. `uts:[4026531838]`.
+fn host_link(path: &str) -> String {
+    fs::read_link(path)
+        .unwrap_or_else(|e| panic!("readlink {path}: {e}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Makes `rel` (absolute inside the container) as a directory of the fixture's rootfs.
+fn mkdir_in_rootfs(fx: &Fixture, rel: &str) {
+    let path = fx.rootfs().join(rel.trim_start_matches('/'));
+    fs::create_dir_all(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+}
+
+/// A bind-mount entry for `mounts[]`.
+fn bind(source: &std::path::Path, destination: &str, writable: bool) -> Value {
+    json!({
+        "type": "bind",
+        "source": source.to_str().expect("fixture paths are UTF-8"),
+        "destination": destination,
+        "writable": writable,
+    })
+}
+
+// --- identity of the container -----------------------------------------------------------------
+
+/// The container's UTS namespace carries the configured hostname, and setting it leaves the
+/// host's hostname alone.
+#[test]
+fn hostname_is_the_configured_one() {
+    let fx = fixture();
+    let host_before = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = fx.run(&["hostname"]);
+    out.expect_clean_success();
+    assert_eq!(
+        out.stdout,
+        format!("{DEFAULT_HOSTNAME}\n"),
+        "{}",
+        out.dump()
+    );
+    let host_after = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(host_before, host_after, "the host's hostname changed");
+}
+
+/// The command is the init (pid 1) of a new pid namespace.
+#[test]
+fn command_is_pid_1() {
+    let fx = fixture();
+    let out = fx.run(&["/bin/sh", "-c", "echo $$"]);
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "1\n", "{}", out.dump());
+}
+
+/// `/proc` inside is the container's own: it lists only the container's processes, not the
+/// host's. The shell globs `/proc/[0-9]*` itself (no child process), so the one pid there is its
+/// own; a pipeline `ls /proc | grep` sees only the shell, `ls` and `grep`.
+#[test]
+fn proc_lists_only_the_containers_processes() {
+    let fx = fixture();
+    let out = fx.run(&["/bin/sh", "-c", "cd /proc && echo [0-9]*"]);
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "1\n", "{}", out.dump());
+
+    let out = fx.run(&["/bin/sh", "-c", "ls /proc | grep '^[0-9]'"]);
+    out.expect_clean_success();
+    let pids: Vec<u32> = out
+        .stdout
+        .lines()
+        .map(|l| {
+            l.parse()
+                .unwrap_or_else(|_| panic!("not a pid: {l:?}\n{}", out.dump()))
+        })
+        .collect();
+    assert!(pids.contains(&1), "pid 1 missing\n{}", out.dump());
+    assert!(pids.len() <= 3, "more than sh, ls and grep\n{}", out.dump());
+}
+
+/// A new network namespace holds nothing but the loopback device.
+#[test]
+fn net_namespace_has_only_lo() {
+    let fx = fixture();
+    let out = fx.run(&["cat", "/proc/net/dev"]);
+    out.expect_clean_success();
+    // Two header lines, then `  name: counters...` per interface.
+    let names: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':').map(|(n, _)| n.trim()))
+        .collect();
+    assert_eq!(names, ["lo"], "{}", out.dump());
+}
+
+// --- the host stays untouched ----------------------------------------------------------------
+
+/// The host's mount table (mount points and types) is the same after a good run, after a run
+/// whose command fails, after a command that is not found, and after a setup step fails (a bind
+/// mount of a missing host path).
+#[test]
+fn host_mount_table_is_unchanged_after_runs() {
+    let fx = fixture();
+    let before = Snapshot::take();
+
+    fx.run(&["true"]).expect_clean_success();
+    assert_eq!(
+        Snapshot::take().diff(&before),
+        Vec::<String>::new(),
+        "after a good run"
+    );
+
+    fx.run(&["/bin/sh", "-c", "exit 42"]).expect_code(42);
+    assert_eq!(
+        Snapshot::take().diff(&before),
+        Vec::<String>::new(),
+        "after exit 42"
+    );
+
+    fx.run(&["/bin/no-such-command"]).expect_code(127);
+    assert_eq!(
+        Snapshot::take().diff(&before),
+        Vec::<String>::new(),
+        "after a 127"
+    );
+
+    mkdir_in_rootfs(&fx, "/missing");
+    let missing = fx.dir().join("does-not-exist");
+    fx.edit_config(|c| c["mounts"] = json!([bind(&missing, "/missing", false)]));
+    let out = fx.run(&["true"]);
+    out.expect_code(125);
+    out.error_line();
+    assert_eq!(
+        Snapshot::take().diff(&before),
+        Vec::<String>::new(),
+        "after a failed setup"
+    );
+}
+
+/// Mounts the container makes stay in its own mount namespace even when the rootfs lies on a
+/// mount with shared propagation (as `/` is on systemd hosts): nothing appears in the host's
+/// table while the container runs, nor after it ended.
+#[test]
+fn mounts_do_not_propagate_from_a_shared_rootfs() {
+    require_root();
+    let fx = Fixture::on_shared_mount();
+    let before = Snapshot::take();
+    let mut running = fx.exec_with_pid_file(&["cat"]).stdin_pipe().spawn();
+    running.wait_for_pid_file(&fx.pid_file());
+    assert_eq!(
+        mounts_under(&fx.rootfs()),
+        Vec::<std::path::PathBuf>::new(),
+        "container mounts propagated to the host while it runs"
+    );
+    assert_eq!(
+        Snapshot::take().diff(&before),
+        Vec::<String>::new(),
+        "while running"
+    );
+    running.close_stdin();
+    running.wait().expect_clean_success();
+    assert_eq!(
+        Snapshot::take().diff(&before),
+        Vec::<String>::new(),
+        "after the run"
+    );
+}
+
+/// Processes the command leaves running in the background die with the container: after
+/// ns-exec returned, no process of the container's pid namespace exists on the host.
+#[test]
+fn background_processes_die_with_the_container() {
+    let fx = fixture();
+    let script = "readlink /proc/self/ns/pid; \
+                  sleep 100 </dev/null >/dev/null 2>&1 & \
+                  (setsid sleep 100 </dev/null >/dev/null 2>&1 &); \
+                  exit 0";
+    let out = fx.run(&["/bin/sh", "-c", script]);
+    out.expect_clean_success();
+    let ns = out.stdout.trim();
+    assert!(ns.starts_with("pid:["), "{}", out.dump());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = pids_in_pid_namespace(ns);
+        if left.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            for pid in &left {
+                if let Some(p) = ns_tests::ProcId::of(*pid) {
+                    fx.track(p);
+                }
+            }
+            panic!("processes of {ns} outlived the container: {left:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// --- filesystem ------------------------------------------------------------------------------
+
+/// `readonly_fs: true` makes the root filesystem read-only: `touch /x` fails with the command's
+/// own non-zero status, and nothing appears in the rootfs.
+#[test]
+fn readonly_fs_refuses_writes() {
+    let fx = fixture();
+    fx.edit_config(|c| c["readonly_fs"] = json!(true));
+    let out = fx.run(&["touch", "/x"]);
+    let code = out.code();
+    assert!(
+        code != 0 && !(125..=127).contains(&code),
+        "expected touch's own failure status\n{}",
+        out.dump()
+    );
+    assert!(!fx.rootfs().join("x").exists(), "/x was created");
+}
+
+/// Bind mounts follow `writable`: the container reads a read-only bind's host files but cannot
+/// write there, and its writes to a writable bind reach the host directory.
+#[test]
+fn bind_mounts_follow_writable() {
+    let fx = fixture();
+    let ro = fx.mkdir("host-ro");
+    let rw = fx.mkdir("host-rw");
+    fs::write(ro.join("hello"), "from-host\n").unwrap();
+    mkdir_in_rootfs(&fx, "/ro");
+    mkdir_in_rootfs(&fx, "/rw");
+    fx.edit_config(|c| c["mounts"] = json!([bind(&ro, "/ro", false), bind(&rw, "/rw", true)]));
+    let script = "cat /ro/hello; touch /rw/ran; touch /ro/nope 2>/dev/null && echo ro-writable; \
+                  exit 0";
+    let out = fx.run(&["/bin/sh", "-c", script]);
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "from-host\n", "{}", out.dump());
+    assert!(
+        rw.join("ran").exists(),
+        "write to the writable bind did not reach the host"
+    );
+    assert!(!ro.join("nope").exists(), "the read-only bind was writable");
+}
+
+/// The `/proc` files that restrictions mask (the ones every runtime masks), as far as this
+/// kernel has them: a kernel without `CONFIG_PROC_KCORE` has no `/proc/kcore` to mask.
+fn maskable_proc_files() -> Vec<&'static str> {
+    ["/proc/kcore", "/proc/keys", "/proc/timer_list"]
+        .into_iter()
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect()
+}
+
+/// With `restrictions` on (the default), `/proc/sys` is mounted read-only and `/proc/kcore`,
+/// `/proc/keys` and `/proc/timer_list` (those this kernel has) are each covered by a mount.
+#[test]
+fn restrictions_mask_proc() {
+    let fx = fixture();
+    let out = fx.run(&["cat", "/proc/self/mountinfo"]);
+    out.expect_clean_success();
+    let sys = mount_options(&out.stdout, "/proc/sys")
+        .unwrap_or_else(|| panic!("no mount on /proc/sys\n{}", out.dump()));
+    assert!(
+        sys.split(',').any(|o| o == "ro"),
+        "/proc/sys is not read-only ({sys})\n{}",
+        out.dump()
+    );
+    for path in maskable_proc_files() {
+        assert!(
+            mount_options(&out.stdout, path).is_some(),
+            "{path} is not masked\n{}",
+            out.dump()
+        );
+    }
+}
+
+/// `restrictions: false` leaves `/proc` as mounted: no mount on `/proc/sys` or on the files
+/// restrictions would mask.
+#[test]
+fn restrictions_off_leaves_proc_alone() {
+    let fx = fixture();
+    fx.edit_config(|c| c["restrictions"] = json!(false));
+    let out = fx.run(&["cat", "/proc/self/mountinfo"]);
+    out.expect_clean_success();
+    for path in std::iter::once("/proc/sys").chain(maskable_proc_files()) {
+        assert!(
+            mount_options(&out.stdout, path).is_none(),
+            "{path} has a mount\n{}",
+            out.dump()
+        );
+    }
+}
+
+/// The per-mount options of the mount on `point` in a mountinfo text (the last one wins).
+fn mount_options<'a>(mountinfo: &'a str, point: &str) -> Option<&'a str> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(4) == Some(&point)).then(|| *f.get(5).unwrap_or(&""))
+        })
+        .next_back()
+}
+
+// --- process state handed to the command -----------------------------------------------------
+
+/// The command's capability sets are the keep-list and nothing else: effective, permitted and
+/// bounding equal its mask exactly; inheritable and ambient are empty.
+#[test]
+fn capabilities_are_exactly_the_keep_list() {
+    let fx = fixture();
+    let out = fx.run(&["cat", "/proc/self/status"]);
+    out.expect_clean_success();
+    let want = cap_mask_hex(&DEFAULT_CAPS);
+    assert_eq!(want, "00000000880425eb");
+    for (key, value) in [
+        ("CapEff", want.as_str()),
+        ("CapPrm", want.as_str()),
+        ("CapBnd", want.as_str()),
+        ("CapInh", "0000000000000000"),
+        ("CapAmb", "0000000000000000"),
+    ] {
+        assert_eq!(
+            status_field(&out.stdout, key),
+            Some(value),
+            "{key}\n{}",
+            out.dump()
+        );
+    }
+}
+
+/// The command starts with no signal blocked or ignored and no handler installed, even when
+/// ns-exec's caller left signals ignored (SIGPIPE, SIGCHLD, glibc's 32 and 33, a real-time one)
+/// and blocked (SIGTERM among them): dispositions set to `SIG_IGN` and the mask survive
+/// `execve`, so ns-exec and ns-init must reset every signal, not only the ones `nix` names.
+#[test]
+fn signal_state_is_clean() {
+    let fx = fixture();
+    let out = fx
+        .exec(&["cat", "/proc/self/status"])
+        .with_hostile_signals()
+        .run();
+    out.expect_clean_success();
+    for key in ["SigBlk", "SigIgn", "SigCgt"] {
+        assert_eq!(
+            status_field(&out.stdout, key),
+            Some("0000000000000000"),
+            "{key}\n{}",
+            out.dump()
+        );
+    }
+}
+
+/// `no_new_privileges: true` sets the no_new_privs bit on the command.
+#[test]
+fn no_new_privileges_is_set_when_asked() {
+    let fx = fixture();
+    fx.edit_config(|c| c["no_new_privileges"] = json!(true));
+    let out = fx.run(&["cat", "/proc/self/status"]);
+    out.expect_clean_success();
+    assert_eq!(
+        status_field(&out.stdout, "NoNewPrivs"),
+        Some("1"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// Parses `id -u; id -g; id -G` output into (uid, gid, groups).
+fn ids(out: &ns_tests::Output) -> (u32, u32, Vec<u32>) {
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let num = |s: &str| -> u32 {
+        s.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{}", out.dump()))
+    };
+    assert_eq!(lines.len(), 3, "{}", out.dump());
+    let groups = lines[2].split_whitespace().map(num).collect();
+    (num(lines[0]), num(lines[1]), groups)
+}
+
+/// `user: "user"` is looked up in the container's `/etc/passwd` and `/etc/group`: uid 1000, gid
+/// 1000, supplementary groups wheel (10) and users (100), and none of the host's (no 0).
+#[test]
+fn user_by_name_gets_its_ids_and_groups() {
+    let fx = fixture();
+    fx.edit_config(|c| c["user"] = json!("user"));
+    let out = fx.run(&["/bin/sh", "-c", "id -u; id -g; id -G"]);
+    out.expect_clean_success();
+    let (uid, gid, groups) = ids(&out);
+    assert_eq!((uid, gid), (1000, 1000), "{}", out.dump());
+    assert!(
+        groups.contains(&10) && groups.contains(&100),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        groups.iter().all(|g| [10, 100, 1000].contains(g)),
+        "{}",
+        out.dump()
+    );
+}
+
+/// `user: "1000:100"` sets those numbers as uid and gid, and the host's groups (root's 0) do
+/// not reach the command.
+#[test]
+fn user_by_numbers_gets_uid_and_gid() {
+    let fx = fixture();
+    fx.edit_config(|c| c["user"] = json!("1000:100"));
+    let out = fx.run(&["/bin/sh", "-c", "id -u; id -g; id -G"]);
+    out.expect_clean_success();
+    let (uid, gid, groups) = ids(&out);
+    assert_eq!((uid, gid), (1000, 100), "{}", out.dump());
+    assert!(!groups.contains(&0), "host group 0 leaked\n{}", out.dump());
+}
+
+/// The command's environment is the configured one: every `environment` entry is there, and
+/// nothing from ns-exec's own environment (cargo's `CARGO*`, a marker the test sets, or any
+/// `NS_*` handoff variable) is.
+#[test]
+fn environment_is_the_configured_one() {
+    let fx = fixture();
+    let out = fx
+        .exec(&["env"])
+        .env("NS_TESTS_HOST_MARKER", "must-not-leak")
+        .env("CARGO_NS_TESTS_MARKER", "must-not-leak")
+        .run();
+    out.expect_clean_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for entry in DEFAULT_ENV {
+        assert!(lines.contains(&entry), "{entry} missing\n{}", out.dump());
+    }
+    for line in &lines {
+        assert!(
+            !line.starts_with("CARGO") && !line.starts_with("NS_"),
+            "host variable leaked: {line}\n{}",
+            out.dump()
+        );
+    }
+}
+
+/// `working_dir` is the command's current directory.
+#[test]
+fn working_dir_is_the_cwd() {
+    let fx = fixture();
+    fx.edit_config(|c| c["working_dir"] = json!("/tmp"));
+    let out = fx.run(&["pwd"]);
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "/tmp\n", "{}", out.dump());
+}
+
+/// Only stdin, stdout and stderr are open in the container, even when ns-exec's caller leaked
+/// a non-close-on-exec fd (7). The shell lists its own fds while `ls` runs as its child, so the
+/// directory fd `ls` opens is not counted.
+#[test]
+fn only_stdio_fds_reach_the_command() {
+    let fx = fixture();
+    let out = fx
+        .exec(&["/bin/sh", "-c", "ls /proc/$$/fd; :"])
+        .with_inherited_fd(7)
+        .run();
+    out.expect_clean_success();
+    let fds: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(fds, ["0", "1", "2"], "{}", out.dump());
+}
+
+// --- stdio, exit status and signals ------------------------------------------------------------
+
+/// The command's exit status is ns-exec's exit status.
+#[test]
+fn exit_status_passes_through() {
+    let fx = fixture();
+    fx.run(&["/bin/sh", "-c", "exit 42"]).expect_code(42);
+    fx.run(&["false"]).expect_code(1);
+}
+
+/// stdout and stderr are passed through, each to its own stream.
+#[test]
+fn stdout_and_stderr_pass_through() {
+    let fx = fixture();
+    let out = fx.run(&["/bin/sh", "-c", "echo out; echo err >&2"]);
+    out.expect_code(0);
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("out\n", "err\n"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// Input on ns-exec's stdin reaches the command, and so does its end (EOF): `cat` copies it
+/// and exits 0.
+#[test]
+fn stdin_and_its_eof_reach_the_command() {
+    let fx = fixture();
+    let out = fx.exec(&["cat"]).stdin_bytes(b"hello\n").run();
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "hello\n", "{}", out.dump());
+}
+
+/// A command killed by SIGKILL makes ns-exec exit 128 + 9 = 137.
+#[test]
+fn sigkill_of_the_command_gives_137() {
+    let fx = fixture();
+    let mut running = fx.exec_with_pid_file(&["sleep", "100"]).spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    container.kill();
+    running.wait().expect_code(137);
+}
+
+/// SIGTERM sent to ns-exec is forwarded to the command, whose handler runs and decides the
+/// exit status.
+#[test]
+fn sigterm_is_forwarded() {
+    let fx = fixture();
+    let script = r#"trap "echo got-term; exit 3" TERM; echo ready; while :; do sleep 0.1; done"#;
+    let mut running = fx.exec(&["/bin/sh", "-c", script]).spawn();
+    running.wait_for_stdout("ready");
+    running.signal(Signal::SIGTERM);
+    let out = running.wait();
+    out.expect_code(3);
+    assert!(out.stdout.contains("got-term"), "{}", out.dump());
+}
+
+/// Each of SIGHUP, SIGINT, SIGQUIT, SIGUSR1 and SIGUSR2 sent to ns-exec reaches the command,
+/// and ns-exec keeps running until the command ends.
+#[test]
+fn every_forwarded_signal_reaches_the_command() {
+    let fx = fixture();
+    let script = r#"for s in HUP INT QUIT USR1 USR2; do trap "echo got-$s" $s; done
+trap "echo got-TERM; exit 3" TERM
+echo ready
+while :; do sleep 0.1; done"#;
+    let mut running = fx.exec(&["/bin/sh", "-c", script]).spawn();
+    running.wait_for_stdout("ready");
+    for (sig, name) in [
+        (Signal::SIGHUP, "HUP"),
+        (Signal::SIGINT, "INT"),
+        (Signal::SIGQUIT, "QUIT"),
+        (Signal::SIGUSR1, "USR1"),
+        (Signal::SIGUSR2, "USR2"),
+    ] {
+        running.signal(sig);
+        running.wait_for_stdout(&format!("got-{name}\n"));
+    }
+    running.signal(Signal::SIGTERM);
+    running.wait().expect_code(3);
+}
+
+/// The pid file holds the container process's host pid (it is pid 1 of another pid namespace)
+/// while the container runs, and is gone once ns-exec returned.
+#[test]
+fn pid_file_exists_exactly_while_running() {
+    let fx = fixture();
+    let mut running = fx.exec_with_pid_file(&["cat"]).stdin_pipe().spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    let status = fs::read_to_string(format!("/proc/{}/status", container.pid)).unwrap();
+    let nspid = status_field(&status, "NSpid").unwrap_or("");
+    assert_eq!(nspid.split_whitespace().last(), Some("1"), "NSpid: {nspid}");
+    assert_ne!(
+        host_link(&format!("/proc/{}/ns/pid", container.pid)),
+        host_link("/proc/self/ns/pid")
+    );
+    running.close_stdin();
+    running.wait().expect_clean_success();
+    assert!(!fx.pid_file().exists(), "pid file left after the run");
+    assert!(
+        container.wait_gone(Duration::from_secs(5)),
+        "container process still exists"
+    );
+}
+
+// --- entering a running container ----------------------------------------------------------
+
+/// `ns-exec enter --root R NAME -- CMD` runs CMD in every namespace of the running container
+/// (its namespace links equal the container process's, read from the host), sees the
+/// container's hostname, and passes CMD's exit status through. Once the container is gone,
+/// entering it fails with 125 and one line naming it.
+#[test]
+fn enter_runs_in_the_running_containers_namespaces() {
+    let fx = fixture();
+    let mut running = fx.exec_with_pid_file(&["sleep", "100"]).spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+
+    let out = fx.enter(&["hostname"]).run();
+    out.expect_clean_success();
+    assert_eq!(
+        out.stdout,
+        format!("{DEFAULT_HOSTNAME}\n"),
+        "{}",
+        out.dump()
+    );
+
+    let kinds = ["uts", "ipc", "net", "mnt", "pid"];
+    let script = "for n in uts ipc net mnt pid; do readlink /proc/self/ns/$n; done";
+    let out = fx.enter(&["/bin/sh", "-c", script]).run();
+    out.expect_clean_success();
+    let inside: Vec<&str> = out.stdout.lines().collect();
+    let outside: Vec<String> = kinds
+        .iter()
+        .map(|k| host_link(&format!("/proc/{}/ns/{k}", container.pid)))
+        .collect();
+    assert_eq!(inside, outside, "{}", out.dump());
+
+    fx.enter(&["/bin/sh", "-c", "exit 7"]).run().expect_code(7);
+
+    container.kill();
+    running.wait().expect_code(137);
+    let out = fx.enter(&["true"]).run();
+    out.expect_code(125);
+    let line = out.error_line();
+    assert!(
+        line.contains(fx.name()),
+        "the error does not name the container\n{}",
+        out.dump()
+    );
+}
+
+/// `ns-exec --root R --name NAME -- CMD` with NAME running enters it instead of starting a
+/// second container.
+#[test]
+fn run_with_the_name_of_a_running_container_enters_it() {
+    let fx = fixture();
+    let mut running = fx.exec_with_pid_file(&["sleep", "100"]).spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    let out = fx.run(&["readlink", "/proc/self/ns/uts"]);
+    out.expect_clean_success();
+    assert_eq!(
+        out.stdout.trim(),
+        host_link(&format!("/proc/{}/ns/uts", container.pid)),
+        "{}",
+        out.dump()
+    );
+    container.kill();
+    running.wait().expect_code(137);
+}
+
+/// Killing ns-exec itself (SIGKILL, no chance to clean up) takes the container down with it,
+/// and the state it left is reported as stale by `enter` (125, one line naming the container),
+/// never joined.
+#[test]
+fn killing_ns_exec_kills_the_container_and_enter_reports_stale_state() {
+    let fx = fixture();
+    fx.allow_state_left();
+    let mut running = fx.exec_with_pid_file(&["sleep", "100"]).spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    running.signal(Signal::SIGKILL);
+    let out = running.wait();
+    assert_eq!(out.status.signal(), Some(9), "{}", out.dump());
+    assert!(
+        container.wait_gone(Duration::from_secs(5)),
+        "the container outlived ns-exec"
+    );
+    let out = fx.enter(&["true"]).run();
+    out.expect_code(125);
+    let line = out.error_line();
+    assert!(
+        line.contains(fx.name()),
+        "the error does not name the container\n{}",
+        out.dump()
+    );
+    // A pid file ns-exec had no chance to remove is stale, like the state.
+    let _ = fs::remove_file(fx.pid_file());
+}
+
+// --- exec failures ---------------------------------------------------------------------------
+
+/// A command that does not exist, by path or by `PATH` lookup, gives 127 and one line on stderr
+/// naming it.
+#[test]
+fn missing_command_gives_127() {
+    let fx = fixture();
+    for cmd in ["/bin/no-such-command", "no-such-command"] {
+        let out = fx.run(&[cmd]);
+        out.expect_code(127);
+        let line = out.error_line();
+        assert!(
+            line.contains(cmd),
+            "the error does not name {cmd}\n{}",
+            out.dump()
+        );
+    }
+}
+
+/// A directory as the command gives 126 and one line on stderr naming it.
+#[test]
+fn directory_as_command_gives_126() {
+    let fx = fixture();
+    let out = fx.run(&["/tmp"]);
+    out.expect_code(126);
+    let line = out.error_line();
+    assert!(
+        line.contains("/tmp"),
+        "the error does not name /tmp\n{}",
+        out.dump()
+    );
+}
+
+// --- bad configs -------------------------------------------------------------------------------
+
+/// Runs a command that would leave a file in a bind-mounted host directory, with `edit` applied
+/// to an otherwise good config, and checks the run is refused: 125, one `ns-exec:` line naming
+/// `path`, no output, no file, no pid file, no state entry.
+fn assert_config_rejected(edit: impl FnOnce(&mut Value), path: &str) {
+    let fx = fixture();
+    let probe = fx.mkdir("probe");
+    mkdir_in_rootfs(&fx, "/probe");
+    fx.edit_config(|c| {
+        c["mounts"] = json!([bind(&probe, "/probe", true)]);
+        edit(c);
+    });
+    let out = fx
+        .exec_with_pid_file(&["/bin/sh", "-c", "touch /probe/ran"])
+        .run();
+    out.expect_code(125);
+    let line = out.error_line();
+    assert!(line.starts_with("ns-exec: "), "{}", out.dump());
+    assert!(
+        line.contains(path),
+        "the error does not name {path}\n{}",
+        out.dump()
+    );
+    assert!(out.stdout.is_empty(), "{}", out.dump());
+    assert!(
+        !probe.join("ran").exists(),
+        "the command ran despite the bad config"
+    );
+    assert!(!fx.pid_file().exists(), "a pid file was written");
+    let entries = fs::read_dir(fx.state_root())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(entries, 0, "the state dir has an entry");
+}
+
+/// An unknown namespace name is refused before anything runs, naming `namespaces[1]`.
+#[test]
+fn unknown_namespace_is_rejected() {
+    assert_config_rejected(
+        |c| c["namespaces"] = json!(["NEWNS", "NEWFOO"]),
+        "namespaces[1]",
+    );
+}
+
+/// A misspelt key is refused before anything runs, naming the key.
+#[test]
+fn unknown_key_is_rejected() {
+    assert_config_rejected(|c| c["hostnmae"] = json!("x"), "hostnmae");
+}
+
+/// A malformed size is refused before anything runs, naming `cgroups.memory`.
+#[test]
+fn bad_memory_size_is_rejected() {
+    assert_config_rejected(|c| c["cgroups"] = json!({"memory": "5x"}), "cgroups.memory");
+}
