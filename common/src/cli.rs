@@ -71,7 +71,6 @@ pub fn fatal(tool: &str, err: &Error) -> ! {
     std::process::exit(err.code)
 }
 
-
 /// The whole `main` of a stage whose work is not written yet: `--help` and `--version` say
 /// what it will do; anything else fails with status 125 and says so, so no script mistakes it
 /// for a working stage.

@@ -35,7 +35,12 @@ fn help_and_man_page_list_the_same_options() {
 /// Usage errors are one line on stderr and status 125, like every ns-tools failure.
 #[test]
 fn usage_errors_are_125_with_one_line() {
-    for args in [&[][..], &["--bogus", "true"][..], &["enter"][..], &["--name", "a/b", "true"][..]] {
+    for args in [
+        &[][..],
+        &["--bogus", "true"][..],
+        &["enter"][..],
+        &["--name", "a/b", "true"][..],
+    ] {
         let (code, out, err) = run(args);
         assert_eq!(code, 125, "{args:?}");
         assert_eq!(out, "");
@@ -49,5 +54,8 @@ fn usage_errors_are_125_with_one_line() {
 fn missing_config_is_125() {
     let (code, _, err) = run(&["--config", "/nonexistent/ns-tools.json", "--", "true"]);
     assert_eq!(code, 125);
-    assert!(err.contains("/nonexistent/ns-tools.json: No such file"), "{err}");
+    assert!(
+        err.contains("/nonexistent/ns-tools.json: No such file"),
+        "{err}"
+    );
 }

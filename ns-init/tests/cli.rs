@@ -8,7 +8,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_ns-init");
 /// `--help` exits 0, and lists the same options as the man page's OPTIONS.
 #[test]
 fn help_and_man_page_list_the_same_options() {
-    let out = Command::new(BIN).arg("--help").output().expect("run ns-init");
+    let out = Command::new(BIN)
+        .arg("--help")
+        .output()
+        .expect("run ns-init");
     assert_eq!(out.status.code(), Some(0));
     let help = String::from_utf8_lossy(&out.stdout);
     let page = include_str!("../../docs/man/ns-init.1.md");
