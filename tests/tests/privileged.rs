@@ -678,6 +678,188 @@ fn killing_ns_exec_kills_the_container_and_enter_reports_stale_state() {
     );
     // A pid file ns-exec had no chance to remove is stale, like the state.
     let _ = fs::remove_file(fx.pid_file());
+    // A new run of that name replaces the stale state (saying so) and cleans up after itself.
+    let out = fx.run(&["echo", "fresh"]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "fresh\n", "{}", out.dump());
+    assert!(out.stderr.contains("stale"), "{}", out.dump());
+    let entries = fs::read_dir(fx.state_root())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(entries, 0, "the state dir has an entry");
+}
+
+/// `enter` runs the command as the container's configured user, with its environment and
+/// working directory and its capability sets, not as the caller.
+#[test]
+fn enter_applies_the_containers_identity() {
+    let fx = fixture();
+    fx.edit_config(|c| {
+        c["user"] = json!("user");
+        c["working_dir"] = json!("/tmp");
+    });
+    let mut running = fx.exec_with_pid_file(&["sleep", "100"]).spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    let script =
+        "id -u; id -g; pwd; echo $container; grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status";
+    let out = fx.enter(&["/bin/sh", "-c", script]).run();
+    out.expect_clean_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[..4],
+        ["1000", "1000", "/tmp", "ns-tools"],
+        "{}",
+        out.dump()
+    );
+    assert!(
+        lines[4].ends_with(&ns_tests::cap_mask_hex(&DEFAULT_CAPS)),
+        "{}",
+        out.dump()
+    );
+    container.kill();
+    running.wait().expect_code(137);
+}
+
+// --- setup failures and options -----------------------------------------------------------
+
+/// A setup step that fails inside the container reaches the caller as one `ns-init:` line with
+/// the step and the cause, status 125, and nothing runs or is left behind: here a rootfs whose
+/// `/proc` is a symlink to a host directory (CVE-2019-19921's class), which must not be
+/// mounted over.
+#[test]
+fn rootfs_with_a_symlinked_proc_is_refused_by_ns_init() {
+    let fx = fixture();
+    let canary = fx.mkdir("canary");
+    let proc_dir = fx.rootfs().join("proc");
+    fs::remove_dir(&proc_dir).unwrap();
+    std::os::unix::fs::symlink(&canary, &proc_dir).unwrap();
+    let out = fx.run(&["true"]);
+    out.expect_code(125);
+    let line = out.error_line();
+    assert!(line.starts_with("ns-init: "), "{}", out.dump());
+    assert!(line.contains("/proc"), "{}", out.dump());
+    assert_eq!(
+        fs::read_dir(&canary).unwrap().count(),
+        0,
+        "the host canary was touched"
+    );
+}
+
+/// A user the container's `/etc/passwd` does not have is an error from ns-init, naming it.
+#[test]
+fn unknown_user_is_refused_by_ns_init() {
+    let fx = fixture();
+    fx.edit_config(|c| c["user"] = json!("nosuchuser"));
+    let out = fx.run(&["true"]);
+    out.expect_code(125);
+    let line = out.error_line();
+    assert!(
+        line.starts_with("ns-init: ") && line.contains("nosuchuser"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// A bind destination that is a symlink to an absolute path is resolved inside the rootfs:
+/// the mount lands on the rootfs's own directory of that name and the host directory the link
+/// names is untouched (CVE-2021-30465's class). Where the link points nowhere inside the
+/// rootfs, the run is refused with one line naming the destination, rather than creating
+/// anything through the link.
+#[test]
+fn symlinked_bind_destination_stays_inside_the_rootfs() {
+    let fx = fixture();
+    let canary = fx.mkdir("canary");
+    let source = fx.mkdir("source");
+    fs::write(source.join("hello"), "bound\n").unwrap();
+    std::os::unix::fs::symlink(&canary, fx.rootfs().join("data")).unwrap();
+    fx.edit_config(|c| c["mounts"] = json!([bind(&source, "/data", false)]));
+
+    let out = fx.run(&["cat", "/data/hello"]);
+    out.expect_code(125);
+    assert!(
+        out.error_line().starts_with("ns-init: ") && out.error_line().contains("/data"),
+        "{}",
+        out.dump()
+    );
+    assert_eq!(
+        fs::read_dir(&canary).unwrap().count(),
+        0,
+        "the host canary was touched"
+    );
+
+    let inside = fx.rootfs().join(canary.strip_prefix("/").unwrap());
+    fs::create_dir_all(&inside).unwrap();
+    let out = fx.run(&["cat", "/data/hello"]);
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "bound\n", "{}", out.dump());
+    assert_eq!(
+        fs::read_dir(&canary).unwrap().count(),
+        0,
+        "the host canary was touched"
+    );
+}
+
+/// `device_nodes` are created with their type, numbers and mode, and a config `tmpfs` mount
+/// gets its size.
+#[test]
+fn device_nodes_and_tmpfs_mounts() {
+    let fx = fixture();
+    fx.edit_config(|c| {
+        c["device_nodes"] = json!([{"type": "c", "path": "/dev/fuse", "major_number": 10,
+                                    "minor_number": 229, "file_mode": 384}]);
+        c["mounts"] = json!([{"type": "tmpfs", "destination": "/scratch", "size": "1m"}]);
+    });
+    let script = "stat -c '%F %t:%T %a' /dev/fuse; grep ' /scratch ' /proc/self/mountinfo";
+    let out = fx.run(&["/bin/sh", "-c", script]);
+    out.expect_clean_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "character special file a:e5 600",
+        "{}",
+        out.dump()
+    );
+    assert!(
+        lines[1].contains(" - tmpfs ") && lines[1].contains("size=1024k"),
+        "{}",
+        out.dump()
+    );
+}
+
+/// With `no_pivot_root` the root is switched by move + chroot: the container sees its own
+/// tree, and the host's mount table is unchanged after the run (checked by the fixture).
+#[test]
+fn no_pivot_root_switches_root_by_move_and_chroot() {
+    let fx = fixture();
+    fx.edit_config(|c| c["no_pivot_root"] = json!(true));
+    fs::write(fx.rootfs().join("marker"), "inside\n").unwrap();
+    let out = fx.run(&["/bin/sh", "-c", "cat /marker; echo $$"]);
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "inside\n1\n", "{}", out.dump());
+}
+
+/// `--log FILE` gets one line per step from both ns-exec and ns-init, in one file.
+#[test]
+fn log_file_records_both_stages() {
+    let fx = fixture();
+    let log = fx.dir().join("run.log");
+    let out = fx
+        .ns_exec()
+        .arg("--config")
+        .arg(fx.config_path())
+        .arg("--root")
+        .arg(fx.state_root())
+        .arg("--name")
+        .arg(fx.name())
+        .arg("--log")
+        .arg(&log)
+        .args(["--", "true"])
+        .run();
+    out.expect_clean_success();
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains(" ns-exec["), "{text}");
+    assert!(text.contains(" ns-init["), "{text}");
+    assert!(text.contains("container exited with status 0"), "{text}");
 }
 
 // --- exec failures ---------------------------------------------------------------------------
