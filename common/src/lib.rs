@@ -13,6 +13,7 @@ pub mod exit;
 pub mod fd;
 pub mod handoff;
 pub mod log;
+pub mod net;
 pub mod ns;
 pub mod sync;
 pub mod sys;

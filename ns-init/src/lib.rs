@@ -3,6 +3,7 @@
 //! `main.rs` runs them in order: wait for `go`, mounts and `pivot_root` ([`rootfs`]),
 //! hostname, then the identity ([`identity`]: user, groups, capabilities, cwd), then the exec.
 
+pub mod console;
 pub mod exec;
 pub mod identity;
 pub mod rootfs;

@@ -1,0 +1,1 @@
+//! ns-cgroup as a library: the stage's steps, used by its program and by ns-exec.
