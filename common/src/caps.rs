@@ -82,6 +82,14 @@ pub fn number(name: &str) -> Option<u8> {
     NAMES.iter().position(|n| *n == bare).map(|i| i as u8)
 }
 
+/// The name of capability `cap` (`SYS_ADMIN`), or its number for one newer than this table.
+pub fn name(cap: u8) -> String {
+    match NAMES.get(usize::from(cap)) {
+        Some(n) => (*n).to_string(),
+        None => cap.to_string(),
+    }
+}
+
 /// A set of capabilities as a bit mask (bit N = capability N).
 #[derive(Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -114,13 +122,7 @@ impl CapSet {
 
     /// The names of the capabilities in the set, in number order.
     pub fn names(self) -> Vec<String> {
-        (0..64u8)
-            .filter(|c| self.contains(*c))
-            .map(|c| match NAMES.get(c as usize) {
-                Some(n) => n.to_string(),
-                None => format!("{c}"),
-            })
-            .collect()
+        (0..64u8).filter(|c| self.contains(*c)).map(name).collect()
     }
 }
 

@@ -195,14 +195,6 @@ fn probe_last_cap() -> Result<u8> {
     Ok(63)
 }
 
-/// A capability's name for messages (`SYS_ADMIN`, or its number when the table has none).
-fn cap_name(cap: u8) -> String {
-    match caps::NAMES.get(usize::from(cap)) {
-        Some(name) => (*name).to_string(),
-        None => format!("{cap}"),
-    }
-}
-
 /// Drops from the bounding set every capability `0..=last` not in `keep`. The whole range up to
 /// the running kernel's last capability is walked, not the names we know, so a capability newer
 /// than our table cannot survive (security-and-hygiene.md §1.5). Capabilities already absent are
@@ -210,10 +202,10 @@ fn cap_name(cap: u8) -> String {
 fn drop_bounding(keep: CapSet, last: u8) -> Result<()> {
     for cap in (0..=last).filter(|&c| !keep.contains(c)) {
         let present = sys::prctl(libc::PR_CAPBSET_READ, cap.into(), 0)
-            .ctx(|| format!("read capability {} in the bounding set", cap_name(cap)))?;
+            .ctx(|| format!("read capability {} in the bounding set", caps::name(cap)))?;
         if present == 1 {
             sys::prctl(libc::PR_CAPBSET_DROP, cap.into(), 0)
-                .ctx(|| format!("drop capability {} from the bounding set", cap_name(cap)))?;
+                .ctx(|| format!("drop capability {} from the bounding set", caps::name(cap)))?;
         }
     }
     Ok(())
@@ -310,7 +302,7 @@ mod tests {
 
     #[test]
     fn capability_names_cover_unknown_numbers() {
-        assert_eq!(cap_name(21), "SYS_ADMIN");
-        assert_eq!(cap_name(45), "45");
+        assert_eq!(caps::name(21), "SYS_ADMIN");
+        assert_eq!(caps::name(45), "45");
     }
 }
