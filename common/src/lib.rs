@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exit;
+pub mod fault;
 pub mod fd;
 pub mod handoff;
 pub mod log;

@@ -101,26 +101,47 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// A sealed, close-on-exec memfd named `name` holding `data`: it cannot be written, grown or
-/// shrunk, so whoever receives it reads exactly what we wrote.
-pub fn sealed_memfd(name: &CStr, data: &[u8]) -> Result<OwnedFd, Errno> {
-    // SAFETY: `name` is a valid C string; memfd_create returns a new fd we own.
-    let fd = Errno::result(unsafe {
-        libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
-    })?;
-    // SAFETY: fresh fd from memfd_create.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut done = 0;
-    while done < data.len() {
-        match nix::unistd::write(&fd, &data[done..]) {
-            Ok(n) => done += n,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
+/// A sealed, close-on-exec memfd named `name` holding everything `source` yields: it cannot be
+/// written, grown or shrunk, so whoever receives it reads exactly what we wrote. With
+/// `executable`, the memfd is made executable (`MFD_EXEC`, where the kernel has it) and its
+/// mode is sealed too, for running a program from a copy nobody can change.
+pub fn sealed_memfd(
+    name: &CStr,
+    mut source: impl std::io::Read,
+    executable: bool,
+) -> Result<OwnedFd, Errno> {
+    let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // MFD_EXEC (Linux 6.3) keeps the copy executable when vm.memfd_noexec asks for
+    // non-executable memfds by default; older kernels refuse the flag, and there every memfd
+    // is executable anyway.
+    let attempts: &[u32] = if executable {
+        &[base | libc::MFD_EXEC, base]
+    } else {
+        &[base]
+    };
+    let mut created = Err(Errno::EINVAL);
+    for flags in attempts {
+        // SAFETY: `name` is a valid C string; memfd_create returns a new fd we own.
+        created = Errno::result(unsafe { libc::memfd_create(name.as_ptr(), *flags) });
+        if created != Err(Errno::EINVAL) {
+            break;
         }
     }
+    // SAFETY: fresh fd from memfd_create.
+    let fd = unsafe { OwnedFd::from_raw_fd(created?) };
+    let mut file = std::fs::File::from(fd);
+    std::io::copy(&mut source, &mut file)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let fd = OwnedFd::from(file);
     // The readers share this file offset: start them at the beginning.
     nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekSet)?;
-    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    let mut seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    if executable {
+        // F_SEAL_EXEC (6.3) stops a chmod of the copy; older kernels refuse it.
+        // SAFETY: fcntl on our own open fd with an integer argument.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, libc::F_SEAL_EXEC) };
+    }
+    seals |= libc::F_SEAL_SEAL;
     // SAFETY: fcntl on our own open fd with an integer argument.
     Errno::result(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
     Ok(fd)

@@ -20,7 +20,7 @@ use common::config::Config;
 use common::handoff::ENV_INIT_PATH;
 use common::ns::Namespace;
 use common::sync::SyncSocket;
-use common::{Context, Error, Result, ns_log, sys};
+use common::{Context, Error, Result, fault, ns_log, sys};
 
 use crate::cli::RunArgs;
 use crate::spawn::{self, Child, Handoff};
@@ -75,11 +75,14 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         common::log::init(open_log(path)?, "ns-exec");
     }
     let init = find_init(args.init.as_deref())?;
+    let init_copy = std::fs::File::open(&init)
+        .and_then(|f| sys::sealed_memfd(c"ns-init", f, true).map_err(std::io::Error::from))
+        .ctx(|| format!("copy ns-init {} into a sealed memfd", init.display()))?;
     ns_log!("container {name:?}, ns-init {}", init.display());
 
     let mut dir = StateDir::create(&args.root, &name)?;
     let (parent, child_end) = SyncSocket::pair()?;
-    let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json())
+    let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json()[..], false)
         .ctx(|| "create config memfd".into())?;
     let log_fd: Option<OwnedFd> = match common::log::take() {
         Some(f) => {
@@ -95,7 +98,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         log: log_fd.as_ref(),
     };
     let guard = ChildGuard(Some(spawn::spawn(
-        &init,
+        &init_copy,
         &args.command,
         spawn::clone_flags(&config),
         handoff,
@@ -104,6 +107,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     drop(child_end);
     drop(config_fd);
     drop(log_fd);
+    drop(init_copy);
     let pid = guard.child().pid.as_raw();
     ns_log!("cloned {pid}");
 
@@ -123,6 +127,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         args.pid_file.as_deref(),
     )?;
     // The host-side stages (cgroup, network) run here, before the child is released.
+    fault::point("ns-exec", "before-go")?;
     parent.send_go()?;
     if let Some(e) = parent.wait_exec_or_error()? {
         return Err(Failure::from_wire(e));

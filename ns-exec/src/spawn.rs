@@ -3,7 +3,9 @@
 //! Everything the child needs (argv, environment, the fds at their protocol numbers) is built
 //! before `clone3`, so the child only makes system calls: set the parent-death signal, place
 //! three fds, reset the signal state it inherited (the parent blocks signals for its signalfd),
-//! and `execve`. The clone carries every configured namespace but the cgroup one, which
+//! and `execveat` a sealed in-memory copy of ns-init. That copy, not the host's file, is what
+//! `/proc/PID/exe` shows while ns-init runs inside the container, so a container process cannot
+//! reopen it for writing and replace the host's ns-init (CVE-2019-5736). The clone carries every configured namespace but the cgroup one, which
 //! ns-init unshares after `go`, once the host side has placed it in its cgroup.
 
 use nix::errno::Errno;
@@ -13,9 +15,9 @@ use nix::unistd::Pid;
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 
 use common::config::Config;
+use common::fault::ENV_FAULT;
 use common::handoff::{CONFIG_FD, ENV_CONFIG_FD, ENV_LOG_FD, ENV_SYNC_FD, LOG_FD, SYNC_FD};
 use common::ns::Namespace;
 use common::sync::SyncSocket;
@@ -62,15 +64,14 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
     CString::new(bytes).map_err(|_| Error::msg(what.to_string(), "contains a NUL byte"))
 }
 
-/// Clones the child into `flags`'s namespaces and execs `init` in it with `command` after
-/// `--`. Returns once the child exists; it then waits for nothing and runs on its own.
+/// Clones the child into `flags`'s namespaces and execs the program `init` refers to (the
+/// sealed copy of ns-init) in it, with `command` after `--`. Returns once the child exists.
 pub fn spawn(
-    init: &Path,
+    init: &OwnedFd,
     command: &[OsString],
     flags: CloneFlags,
     fds: Handoff<'_>,
 ) -> Result<Child> {
-    let init_c = cstring(init.as_os_str().as_bytes(), "ns-init path")?;
     let mut argv = vec![c"ns-init".to_owned(), c"--".to_owned()];
     for arg in command {
         argv.push(cstring(arg.as_bytes(), "command argument")?);
@@ -81,6 +82,11 @@ pub fn spawn(
     ];
     if fds.log.is_some() {
         envp.push(cstring(format!("{ENV_LOG_FD}={LOG_FD}").as_bytes(), "env")?);
+    }
+    if let Some(spec) = std::env::var_os(ENV_FAULT) {
+        let mut entry = OsString::from(format!("{ENV_FAULT}="));
+        entry.push(spec);
+        envp.push(cstring(entry.as_bytes(), "NS_FAULT")?);
     }
     let sync = above_protocol(fds.sync)?;
     let config = above_protocol(fds.config)?;
@@ -94,8 +100,8 @@ pub fn spawn(
     {
         Forked::Parent(pid, pidfd) => Ok(Child { pid, pidfd }),
         Forked::Child => {
-            let errno = child_exec(&init_c, &argv, &envp, &sync, &config, log.as_ref());
-            let err = Error::sys(format!("exec ns-init {}", init.display()), errno);
+            let errno = child_exec(init, &argv, &envp, &sync, &config, log.as_ref());
+            let err = Error::sys("exec ns-init", errno);
             SyncSocket::from_fd(sync).report_error("ns-exec", &err);
             sys::exit_now(common::exit::FAILED)
         }
@@ -104,7 +110,7 @@ pub fn spawn(
 
 /// The child between clone and exec; returns only on failure.
 fn child_exec(
-    init: &CString,
+    init: &OwnedFd,
     argv: &[CString],
     envp: &[CString],
     sync: &OwnedFd,
@@ -128,7 +134,5 @@ fn child_exec(
         }
     }
     sys::reset_signals();
-    match nix::unistd::execve(init, argv, envp) {
-        Err(e) => e,
-    }
+    sys::execveat_fd(init.as_fd(), argv, envp)
 }

@@ -100,6 +100,7 @@ pub fn finish(config: &Config, command: &[OsString]) -> Error {
             config.no_new_privileges,
         )?;
         common::ns_log!("exec {:?}", command);
+        common::fault::point("ns-init", "before-exec")?;
         sys::reset_signals();
         sys::close_range_from(3, true).ctx(|| "mark fds close-on-exec".into())?;
         Err(exec(command, &env))

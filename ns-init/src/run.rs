@@ -20,7 +20,7 @@ use std::path::Path;
 use common::config::Config;
 use common::ns::Namespace;
 use common::sync::SyncSocket;
-use common::{Context, Result, ns_log};
+use common::{Context, Result, fault, ns_log};
 use ns_init::{exec, rootfs};
 
 use crate::cli::{Args, ConfigSource};
@@ -58,12 +58,14 @@ fn setup_and_exec(
         s.wait_for_go()?;
         ns_log!("go received");
     }
+    fault::point("ns-init", "after-go")?;
     nix::unistd::setsid().ctx(|| "setsid (ns-init must not lead a process group)".into())?;
     if config.has_namespace(Namespace::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())?;
     }
     rootfs::setup(&config)?;
     ns_log!("root filesystem ready");
+    fault::point("ns-init", "after-rootfs")?;
     if let Some(name) = config.hostname.as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
     }

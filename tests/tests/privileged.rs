@@ -951,3 +951,76 @@ fn unknown_key_is_rejected() {
 fn bad_memory_size_is_rejected() {
     assert_config_rejected(|c| c["cgroups"] = json!({"memory": "5x"}), "cgroups.memory");
 }
+
+// --- hardening and fault injection --------------------------------------------------------------
+
+/// ns-init runs inside the container from a sealed in-memory copy, never from the host's file
+/// (CVE-2019-5736): `/proc/PID/exe` of the container's first process is a memfd, and a handle
+/// grabbed on it while ns-init runs (as a container process could) cannot write through it once
+/// ns-init is gone; the host's ns-init is unchanged.
+#[test]
+fn ns_init_runs_from_a_sealed_copy() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let fx = fixture();
+    let host_init = ns_tests::bin("ns-init");
+    let before = fs::read(&host_init).unwrap();
+    let mut running = fx
+        .exec_with_pid_file(&["true"])
+        .env("NS_FAULT", "ns-init:before-exec:pause")
+        .spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    let exe = format!("/proc/{}/exe", container.pid);
+    let link = fs::read_link(&exe).unwrap();
+    assert!(
+        link.to_string_lossy().starts_with("/memfd:ns-init"),
+        "ns-init runs from {}",
+        link.display()
+    );
+    let grabbed = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&exe)
+        .unwrap();
+    container.kill();
+    running.wait().expect_code(137);
+    let mut reopened = fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{}", grabbed.as_raw_fd()))
+        .unwrap();
+    let err = reopened.write_all(b"\x7fELF").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+    assert!(
+        fs::read(&host_init).unwrap() == before,
+        "the host's ns-init changed"
+    );
+}
+
+/// A step that fails at any point between clone and exec (injected with `NS_FAULT`) gives 125
+/// and one line naming the stage and the step, and leaves nothing behind (the fixture checks
+/// mounts, processes, state and pid files).
+#[test]
+fn a_failure_at_any_setup_step_cleans_up() {
+    for (stage, step) in [
+        ("ns-exec", "before-go"),
+        ("ns-init", "after-go"),
+        ("ns-init", "after-rootfs"),
+        ("ns-init", "before-exec"),
+    ] {
+        let fx = fixture();
+        let out = fx
+            .exec_with_pid_file(&["true"])
+            .env("NS_FAULT", format!("{stage}:{step}:fail"))
+            .run();
+        out.expect_code(125);
+        assert!(
+            out.error_line()
+                .starts_with(&format!("{stage}: {step}: failure injected")),
+            "{}",
+            out.dump()
+        );
+        assert!(!fx.pid_file().exists(), "the pid file was left");
+    }
+}
