@@ -22,7 +22,7 @@ use common::handoff::{CONFIG_FD, ENV_CONFIG_FD, ENV_LOG_FD, ENV_SYNC_FD, LOG_FD,
 use common::ns::Namespace;
 use common::sync::SyncSocket;
 use common::sys::{self, Forked};
-use common::{Context, Error, Result, fd};
+use common::{Error, Result, fd};
 
 /// The container's first process, seen from the parent.
 #[derive(Debug)]
@@ -55,7 +55,14 @@ pub fn clone_flags(config: &Config) -> CloneFlags {
 /// Copies `fd` to a number above every protocol number (close-on-exec), so placing the copies
 /// at 3, 4, 5 in the child can never overwrite one that is still to be placed.
 fn above_protocol(fd: impl AsFd) -> Result<OwnedFd> {
-    let raw = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(10)).ctx(|| "duplicate fd".into())?;
+    let raw = fcntl(fd.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(10)).map_err(|e| match e {
+        // F_DUPFD answers EINVAL when the limit on open files is below the number asked for.
+        Errno::EINVAL => Error::sys(
+            "duplicate an fd above 9 (the open-files limit is too low)",
+            Errno::EMFILE,
+        ),
+        e => Error::sys("duplicate fd", e),
+    })?;
     // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
