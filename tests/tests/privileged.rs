@@ -1024,3 +1024,35 @@ fn a_failure_at_any_setup_step_cleans_up() {
         assert!(!fx.pid_file().exists(), "the pid file was left");
     }
 }
+
+/// With the open-files limit below the handoff fds (`ulimit -n 8`), ns-exec fails cleanly:
+/// 125, one line that says too many files are open, and nothing left behind.
+#[test]
+fn a_tiny_open_files_limit_fails_cleanly() {
+    let fx = fixture();
+    let ns_exec = ns_tests::bin("ns-exec");
+    let out = ns_tests::Invocation::new("/bin/sh")
+        .current_dir(fx.dir())
+        .arg("-c")
+        .arg("ulimit -n 8 && exec \"$@\"")
+        .arg("sh")
+        .arg(&ns_exec)
+        .arg("--config")
+        .arg(fx.config_path())
+        .arg("--root")
+        .arg(fx.state_root())
+        .arg("--name")
+        .arg(fx.name())
+        .args(["--", "true"])
+        .run();
+    out.expect_code(125);
+    assert!(
+        out.error_line().contains("Too many open files"),
+        "{}",
+        out.dump()
+    );
+    let entries = fs::read_dir(fx.state_root())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(entries, 0, "the state dir has an entry");
+}
