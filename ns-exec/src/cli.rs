@@ -10,8 +10,10 @@ use common::{Error, Result, cli};
 pub const USAGE: &str = "\
 Usage: ns-exec [OPTIONS] [--] CMD [ARG...]
        ns-exec enter [--root DIR] NAME [--] CMD [ARG...]
+       ns-exec gc [--root DIR] [--dry-run]
 
-Run CMD in a new container described by a container.json, or inside a running one.
+Run CMD in a new container described by a container.json, or inside a running one;
+gc removes what killed runs left behind.
 
 Options:
       --config FILE     the container config (default: ./container.json)
@@ -22,6 +24,7 @@ Options:
       --log FILE        append a log of each step to FILE
       --root DIR        the state directory (default: /run/ns-tools)
       --init PATH       the ns-init program (default: $NS_INIT, else beside ns-exec)
+      --dry-run         gc: list what would be removed, remove nothing
   -h, --help            print this help
   -V, --version         print the version
 
@@ -41,6 +44,17 @@ pub enum Invocation {
     Run(RunArgs),
     /// Run a command inside a running container.
     Enter(EnterArgs),
+    /// Remove what killed runs left behind.
+    Gc(GcArgs),
+}
+
+/// Options of `gc`.
+#[derive(Debug, PartialEq)]
+pub struct GcArgs {
+    /// `--root`.
+    pub root: PathBuf,
+    /// `--dry-run`: list only.
+    pub dry_run: bool,
 }
 
 /// Options of a run.
@@ -90,6 +104,7 @@ fn options() -> getopts::Options {
         .optopt("", "log", "", "FILE")
         .optopt("", "root", "", "DIR")
         .optopt("", "init", "", "PATH")
+        .optflag("", "dry-run", "")
         .optflag("h", "help", "")
         .optflag("V", "version", "");
     o
@@ -111,6 +126,12 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
     let root = PathBuf::from(m.opt_str("root").unwrap_or_else(|| DEFAULT_ROOT.into()));
     if !split.after_dashdash && split.rest.first().is_some_and(|w| w == "enter") {
         return parse_enter(split.rest[1..].to_vec(), &m, root);
+    }
+    if !split.after_dashdash && split.rest.first().is_some_and(|w| w == "gc") {
+        return parse_gc(split.rest[1..].to_vec(), &m, root);
+    }
+    if m.opt_present("dry-run") {
+        return Err(Error::usage("--dry-run goes with gc"));
     }
     if split.rest.is_empty() {
         return Err(Error::usage("no command given (see ns-exec --help)"));
@@ -140,7 +161,7 @@ fn parse_enter(
 ) -> Result<Invocation> {
     let split = cli::split(words, &VALUED)?;
     let m = cli::parse(&options(), &split.opts)?;
-    for only_run in ["config", "rootfs", "name", "pid-file", "init"] {
+    for only_run in ["config", "rootfs", "name", "pid-file", "init", "dry-run"] {
         if m.opt_present(only_run) || outer.opt_present(only_run) {
             return Err(Error::usage(format!("--{only_run} does not go with enter")));
         }
@@ -171,6 +192,27 @@ fn parse_enter(
         root: pick("root").unwrap_or(root),
         log: pick("log"),
         command,
+    }))
+}
+
+/// `gc [--root DIR] [--dry-run]`; options may also stand before `gc`.
+fn parse_gc(words: Vec<OsString>, outer: &getopts::Matches, root: PathBuf) -> Result<Invocation> {
+    let split = cli::split(words, &VALUED)?;
+    let m = cli::parse(&options(), &split.opts)?;
+    if let Some(extra) = split.rest.first() {
+        return Err(Error::usage(format!(
+            "gc takes no arguments, got {:?}",
+            extra.to_string_lossy()
+        )));
+    }
+    for only_run in ["config", "rootfs", "name", "pid-file", "init", "log"] {
+        if m.opt_present(only_run) || outer.opt_present(only_run) {
+            return Err(Error::usage(format!("--{only_run} does not go with gc")));
+        }
+    }
+    Ok(Invocation::Gc(GcArgs {
+        root: m.opt_str("root").map(PathBuf::from).unwrap_or(root),
+        dry_run: m.opt_present("dry-run") || outer.opt_present("dry-run"),
     }))
 }
 
@@ -223,6 +265,20 @@ mod tests {
         };
         assert_eq!(e.root, PathBuf::from("/s"));
         assert_eq!(e.command, os(&["ps", "-ef"]));
+    }
+
+    #[test]
+    fn gc_takes_root_and_dry_run() {
+        let inv = parse(os(&["gc", "--root", "/r", "--dry-run"])).unwrap();
+        assert_eq!(
+            inv,
+            Invocation::Gc(GcArgs {
+                root: PathBuf::from("/r"),
+                dry_run: true
+            })
+        );
+        assert!(parse(os(&["gc", "x"])).is_err());
+        assert!(parse(os(&["--dry-run", "true"])).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod cli;
 mod enter;
+mod gc;
 mod run;
 mod spawn;
 mod state;
@@ -53,6 +54,7 @@ fn main() {
         }
         Ok(cli::Invocation::Run(args)) => run::run(args),
         Ok(cli::Invocation::Enter(args)) => enter::enter(args),
+        Ok(cli::Invocation::Gc(args)) => gc::gc(args).map_err(Failure::from),
         Err(e) => Err(e.into()),
     };
     match result {

@@ -116,16 +116,14 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     }
     let start_time = state::start_time(pid)
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
-    dir.record(
-        &State {
-            v: 1,
-            name: name.clone(),
-            pid,
-            start_time,
-            config,
-        },
-        args.pid_file.as_deref(),
-    )?;
+    dir.record(&State {
+        v: 1,
+        name: name.clone(),
+        pid,
+        start_time,
+        config,
+        pid_file: args.pid_file.as_deref().map(absolute).transpose()?,
+    })?;
     // The host-side stages (cgroup, network) run here, before the child is released.
     fault::point("ns-exec", "before-go")?;
     parent.send_go()?;

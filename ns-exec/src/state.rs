@@ -1,11 +1,14 @@
 //! The state of a running container: `<root>/<name>/state.json`, and the user's pid file.
 //!
 //! The state directory is root-owned and mode 0700 (nothing in a world-writable place,
-//! CVE-2015-1331). Creating `<root>/<name>` with `mkdir` is the lock: of two runs with one name,
-//! exactly one wins. `state.json` records the pid **and its start time** (field 22 of
+//! CVE-2015-1331). A run prepares `<root>/.<name>.tmp-<pid>` holding an `owner` file (its own
+//! pid and start time) and renames it to `<root>/<name>` with `RENAME_NOREPLACE`: that rename is
+//! the lock, so of two runs with one name exactly one wins, and every claimed directory says who
+//! claimed it. `state.json` then records the container's pid **and its start time** (field 22 of
 //! `/proc/PID/stat`), so a pid the kernel has since given to another process is recognised as
 //! stale and never joined. Files are written to a temporary name and renamed into place, so a
-//! reader never sees half a file. Everything is removed when the container ends.
+//! reader never sees half a file. Everything is removed when the container ends; what a killed
+//! ns-exec could not remove, [`liveness`] recognises as stale and `ns-exec gc` removes.
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,9 @@ pub struct State {
     pub start_time: u64,
     /// The canonical config it was started with (enter applies the same user, caps, env).
     pub config: Config,
+    /// The `--pid-file` written for it, for `gc` to remove after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<PathBuf>,
 }
 
 /// The start time of `pid` (field 22 of `/proc/PID/stat`), or `None` if it is gone or is a
@@ -94,78 +100,178 @@ pub fn read(root: &Path, name: &str) -> Result<Option<State>> {
     }
 }
 
+/// Whether the process `pid` with start time `start` still runs.
+fn alive(pid: i32, start: u64) -> bool {
+    start_time(pid) == Some(start)
+}
+
+/// The `owner` file: the pid and start time of the ns-exec that claimed a directory.
+fn read_owner(dir: &Path) -> Option<(i32, u64)> {
+    let text = fs::read_to_string(dir.join("owner")).ok()?;
+    let mut words = text.split_whitespace();
+    Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+}
+
+/// What a directory under the state root stands for.
+#[derive(Debug)]
+pub enum Liveness {
+    /// Its container runs.
+    Running(Box<State>),
+    /// An ns-exec that still runs claimed it and has not started its container yet.
+    Starting,
+    /// Nothing runs for it any more: left by an ns-exec that was killed. The reason, and the
+    /// state if there is one.
+    Stale(String, Option<Box<State>>),
+}
+
+/// Judges `<root>/<name>` (or a temporary `.<name>.tmp-<pid>` directory).
+pub fn liveness(root: &Path, name: &str) -> Result<Liveness> {
+    let dir = root.join(name);
+    let state = if name.starts_with('.') {
+        None
+    } else {
+        read(root, name)?
+    };
+    if let Some(s) = state {
+        return Ok(if s.is_running() {
+            Liveness::Running(Box::new(s))
+        } else {
+            let why = format!("its container (pid {}) is gone", s.pid);
+            Liveness::Stale(why, Some(Box::new(s)))
+        });
+    }
+    Ok(match read_owner(&dir) {
+        Some((pid, start)) if alive(pid, start) => Liveness::Starting,
+        Some((pid, _)) => Liveness::Stale(format!("ns-exec (pid {pid}) is gone"), None),
+        None => Liveness::Stale("it has no owner".into(), None),
+    })
+}
+
 impl StateDir {
-    /// Claims `<root>/<name>`. A directory left by a container that is no longer running is
-    /// reported and replaced; one whose container runs, or that another run is creating right
-    /// now (no `state.json` yet), is an error.
+    /// Claims `<root>/<name>`. A directory left by a run that is no longer alive is reported
+    /// and replaced; one whose container runs, or that another live run is starting, is an
+    /// error.
     pub fn create(root: &Path, name: &str) -> Result<StateDir> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(root)
             .ctx(|| format!("create state directory {}", root.display()))?;
-        let dir = root.join(name);
-        for attempt in 0..2 {
-            match fs::DirBuilder::new().mode(0o700).create(&dir) {
-                Ok(()) => {
-                    return Ok(StateDir {
-                        dir,
-                        pid_file: None,
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt == 0 => {
-                    match read(root, name)? {
-                        Some(s) if s.is_running() => {
-                            return Err(Error::msg(
-                                format!("create container {name:?}"),
-                                format!("it is already running (pid {})", s.pid),
-                            ));
-                        }
-                        Some(s) => {
-                            eprintln!(
-                                "ns-exec: removing stale state of {name:?}: pid {} is gone",
-                                s.pid
-                            );
-                            remove_tree(&dir)?;
-                        }
-                        None => {
-                            return Err(Error::sys(
-                                format!("create container {name:?} in {}", root.display()),
-                                Errno::EEXIST,
-                            ));
-                        }
-                    }
-                }
-                Err(e) => {
-                    return Err(Error::io(format!("create {}", dir.display()), e));
-                }
-            }
+        let me = std::process::id() as i32;
+        let my_start = start_time(me).ok_or_else(|| {
+            Error::msg(
+                "read ns-exec's own start time",
+                "/proc/self/stat is unreadable",
+            )
+        })?;
+        let tmp = root.join(format!(".{name}.tmp-{me}"));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .ctx(|| format!("create {}", tmp.display()))?;
+        let claimed = write_atomic(
+            &tmp.join("owner"),
+            format!("{me} {my_start}\n").as_bytes(),
+            0o600,
+        )
+        .and_then(|()| claim(root, name, &tmp));
+        if claimed.is_err() {
+            let _ = remove_tree(&tmp);
         }
-        Err(Error::sys(
-            format!("create {}", dir.display()),
-            Errno::EEXIST,
-        ))
+        claimed?;
+        Ok(StateDir {
+            dir: root.join(name),
+            pid_file: None,
+        })
     }
 
     /// Records the running container, and writes the user's pid file if asked.
-    pub fn record(&mut self, state: &State, pid_file: Option<&Path>) -> Result<()> {
+    pub fn record(&mut self, state: &State) -> Result<()> {
         let json = serde_json::to_vec(state).expect("state serialises without failure");
         write_atomic(&self.dir.join("state.json"), &json, 0o600)?;
-        if let Some(path) = pid_file {
+        if let Some(path) = &state.pid_file {
             write_atomic(path, format!("{}\n", state.pid).as_bytes(), 0o644)?;
-            self.pid_file = Some(path.to_path_buf());
+            self.pid_file = Some(path.clone());
         }
         Ok(())
     }
 }
 
-/// Removes a state directory: it holds only files we wrote, never a mount or a subdirectory.
-fn remove_tree(dir: &Path) -> Result<()> {
-    for entry in fs::read_dir(dir).ctx(|| format!("read {}", dir.display()))? {
-        let entry = entry.ctx(|| format!("read {}", dir.display()))?;
-        fs::remove_file(entry.path()).ctx(|| format!("remove {}", entry.path().display()))?;
+/// Renames the prepared `tmp` to `<root>/<name>` without replacing anything; a stale holder of
+/// the name is removed (once) and the rename retried.
+fn claim(root: &Path, name: &str, tmp: &Path) -> Result<()> {
+    let dir = root.join(name);
+    for attempt in 0..2 {
+        match nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            tmp,
+            nix::fcntl::AT_FDCWD,
+            &dir,
+            nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(Errno::EEXIST) if attempt == 0 => match liveness(root, name)? {
+                Liveness::Running(s) => {
+                    return Err(Error::msg(
+                        format!("create container {name:?}"),
+                        format!("it is already running (pid {})", s.pid),
+                    ));
+                }
+                Liveness::Starting => {
+                    return Err(Error::msg(
+                        format!("create container {name:?}"),
+                        "another ns-exec is starting it",
+                    ));
+                }
+                Liveness::Stale(why, state) => {
+                    eprintln!("ns-exec: removing stale state of {name:?}: {why}");
+                    remove_stale(&dir, state.as_deref())?;
+                }
+            },
+            Err(e) => return Err(Error::sys(format!("create {}", dir.display()), e)),
+        }
     }
-    fs::remove_dir(dir).ctx(|| format!("remove {}", dir.display()))
+    Err(Error::sys(
+        format!("create {}", dir.display()),
+        Errno::EEXIST,
+    ))
+}
+
+/// Removes a stale directory and the pid file its state names, if that file still holds the
+/// state's pid (a newer run may have reused the path).
+pub fn remove_stale(dir: &Path, state: Option<&State>) -> Result<()> {
+    if let Some(s) = state {
+        if let Some(p) = &s.pid_file {
+            if fs::read_to_string(p).is_ok_and(|t| t.trim() == s.pid.to_string()) {
+                fs::remove_file(p).ctx(|| format!("remove {}", p.display()))?;
+            }
+        }
+    }
+    remove_tree(dir)
+}
+
+/// Removes a state directory: it holds only files we wrote, never a mount or a subdirectory.
+/// Already gone is fine (another gc, or the owner, got there first).
+fn remove_tree(dir: &Path) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other.ctx(|| format!("read {}", dir.display()))?,
+    };
+    for entry in entries {
+        let entry = entry.ctx(|| format!("read {}", dir.display()))?;
+        match fs::remove_file(entry.path()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io(format!("remove {}", entry.path().display()), e));
+            }
+            _ => {}
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(format!("remove {}", dir.display()), e))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl Drop for StateDir {

@@ -1056,3 +1056,81 @@ fn a_tiny_open_files_limit_fails_cleanly() {
         .unwrap_or(0);
     assert_eq!(entries, 0, "the state dir has an entry");
 }
+
+/// `ns-exec gc` removes exactly what a SIGKILLed ns-exec left behind (its state entry and pid
+/// file), lists it first with `--dry-run` without removing it, never touches a running
+/// container, and finds nothing the second time.
+#[test]
+fn gc_removes_what_a_killed_run_left() {
+    let fx = fixture();
+    let live_name = format!("{}-live", fx.name());
+    let live_pid_file = fx.dir().join("live.pid");
+    let mut live = fx
+        .ns_exec()
+        .arg("--config")
+        .arg(fx.config_path())
+        .arg("--root")
+        .arg(fx.state_root())
+        .arg("--name")
+        .arg(&live_name)
+        .arg("--pid-file")
+        .arg(&live_pid_file)
+        .args(["--", "sleep", "100"])
+        .spawn();
+    let live_container = live.wait_for_pid_file(&live_pid_file);
+
+    let mut killed = fx.exec_with_pid_file(&["sleep", "100"]).spawn();
+    let container = killed.wait_for_pid_file(&fx.pid_file());
+    killed.signal(Signal::SIGKILL);
+    killed.wait();
+    assert!(
+        container.wait_gone(Duration::from_secs(5)),
+        "the container outlived ns-exec"
+    );
+
+    let gc = |extra: &[&str]| {
+        fx.ns_exec()
+            .arg("gc")
+            .arg("--root")
+            .arg(fx.state_root())
+            .args(extra)
+            .run()
+    };
+    let out = gc(&["--dry-run"]);
+    out.expect_clean_success();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "would remove {:?}: its container (pid {}) is gone\n",
+            fx.name(),
+            container.pid
+        ),
+        "{}",
+        out.dump()
+    );
+    assert!(fx.state_root().join(fx.name()).exists() && fx.pid_file().exists());
+
+    let out = gc(&[]);
+    out.expect_clean_success();
+    assert!(out.stdout.starts_with("removed "), "{}", out.dump());
+    assert!(
+        !fx.state_root().join(fx.name()).exists(),
+        "the stale entry is still there"
+    );
+    assert!(!fx.pid_file().exists(), "the stale pid file is still there");
+    assert!(
+        fx.state_root().join(&live_name).exists(),
+        "gc removed a running container"
+    );
+    assert!(
+        live_pid_file.exists(),
+        "gc removed a running container's pid file"
+    );
+
+    let out = gc(&[]);
+    out.expect_clean_success();
+    assert_eq!(out.stdout, "", "{}", out.dump());
+
+    live_container.kill();
+    live.wait().expect_code(137);
+}
