@@ -21,3 +21,12 @@ NS_BIN_DIR=$target/debug
 export NS_BIN_DIR
 
 cargo test --workspace --no-fail-fast "$@"
+
+# The soak: broken and killed runs, then gc, and the host must be as before. Its self-test leaks
+# a mount on purpose and must fail, proving the comparison can fail.
+bash tests/soak.sh 100
+if SOAK_SELFTEST=1 bash tests/soak.sh 5 >/dev/null 2>&1; then
+	echo "test.sh: tests/soak.sh did not notice a leaked mount" >&2
+	exit 1
+fi
+echo "soak self-test: a leaked mount was noticed"
