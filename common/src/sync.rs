@@ -82,6 +82,19 @@ struct Envelope {
     msg: Message,
 }
 
+/// Decodes one message: JSON with `"v"` equal to our version; unknown fields are ignored.
+pub fn decode(bytes: &[u8]) -> Result<Message> {
+    let env: Envelope = serde_json::from_slice(bytes)
+        .map_err(|e| Error::msg("receive on sync socket", format!("malformed message: {e}")))?;
+    if env.v != VERSION {
+        return Err(Error::msg(
+            "receive on sync socket",
+            format!("protocol version {} (this side speaks {VERSION})", env.v),
+        ));
+    }
+    Ok(env.msg)
+}
+
 /// One end of the sync socket.
 #[derive(Debug)]
 pub struct SyncSocket {
@@ -142,15 +155,7 @@ impl SyncSocket {
         if n > MAX_MESSAGE {
             return Err(Error::msg("receive on sync socket", "message too long"));
         }
-        let env: Envelope = serde_json::from_slice(&buf[..n])
-            .map_err(|e| Error::msg("receive on sync socket", format!("malformed message: {e}")))?;
-        if env.v != VERSION {
-            return Err(Error::msg(
-                "receive on sync socket",
-                format!("protocol version {} (this side speaks {VERSION})", env.v),
-            ));
-        }
-        Ok(Some(env.msg))
+        decode(&buf[..n]).map(Some)
     }
 
     /// Child: tell the parent the container process runs.
