@@ -1134,3 +1134,193 @@ fn gc_removes_what_a_killed_run_left() {
     live_container.kill();
     live.wait().expect_code(137);
 }
+
+// --- bad input, table-driven ---------------------------------------------------------------------
+
+/// One bad input: how to make it, and what the run must answer.
+struct BadInput {
+    what: &'static str,
+    /// Changes the config (as JSON), or replaces the config file's text when it returns text.
+    edit: fn(&Fixture, &mut Value) -> Option<Vec<u8>>,
+    /// The command to run.
+    cmd: fn() -> Vec<std::ffi::OsString>,
+    code: i32,
+    /// Text the single error line must contain.
+    says: &'static str,
+}
+
+fn plain_cmd() -> Vec<std::ffi::OsString> {
+    vec!["true".into()]
+}
+
+/// Every bad input gets its documented status and one line on stderr saying what is wrong, and
+/// leaves nothing behind: no state entry, no pid file (the fixture checks mounts, processes and
+/// the rest).
+#[test]
+fn bad_inputs_fail_cleanly_with_one_line() {
+    let cases = [
+        BadInput {
+            what: "missing rootfs",
+            edit: |_, c| {
+                c["rootfs"] = json!("no-such-dir");
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "config: rootfs",
+        },
+        BadInput {
+            what: "rootfs is a file",
+            edit: |fx, c| {
+                fs::write(fx.dir().join("file"), "").unwrap();
+                c["rootfs"] = json!("file");
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "not a directory",
+        },
+        BadInput {
+            what: "rootfs is the host's /",
+            edit: |_, c| {
+                c["rootfs"] = json!("/");
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "config: rootfs",
+        },
+        BadInput {
+            what: "not JSON",
+            edit: |_, _| Some(b"{\"hostname\": ".to_vec()),
+            cmd: plain_cmd,
+            code: 125,
+            says: "EOF while parsing",
+        },
+        BadInput {
+            what: "config over 4 MiB",
+            edit: |_, _| {
+                let mut text = b"{\"hostname\": \"".to_vec();
+                text.resize(5 << 20, b'a');
+                text.extend_from_slice(b"\"}");
+                Some(text)
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "larger than",
+        },
+        BadInput {
+            what: "wrong type",
+            edit: |_, c| {
+                c["readonly_fs"] = json!("yes");
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "config: readonly_fs: invalid type",
+        },
+        BadInput {
+            what: "unknown capability",
+            edit: |_, c| {
+                c["capabilities"] = json!(["CHOWN", "CAP_FOO"]);
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "capabilities[1]: unknown capability",
+        },
+        BadInput {
+            what: "env entry without =",
+            edit: |_, c| {
+                c["environment"] = json!(["PATH=/bin", "JUNK"]);
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "environment[1]",
+        },
+        BadInput {
+            what: "bind destination escaping with ..",
+            edit: |_, c| {
+                c["mounts"] =
+                    json!([{"type": "bind", "source": "/tmp", "destination": "/a/../../etc"}]);
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "mounts[0].destination",
+        },
+        BadInput {
+            what: "hostname over 64 bytes",
+            edit: |_, c| {
+                c["hostname"] = json!("h".repeat(65));
+                None
+            },
+            cmd: plain_cmd,
+            code: 125,
+            says: "config: hostname",
+        },
+        BadInput {
+            // The config reaches ns-init through a memfd, so only the command's own execve
+            // meets the kernel's 128 KiB limit on one string.
+            what: "an environment entry over 128 KiB",
+            edit: |_, c| {
+                c["environment"] = json!(["PATH=/bin", format!("BIG={}", "x".repeat(200 << 10))]);
+                None
+            },
+            cmd: plain_cmd,
+            code: 126,
+            says: "Argument list too long",
+        },
+    ];
+    for case in cases {
+        let fx = fixture();
+        let mut config = fx.config();
+        let text = (case.edit)(&fx, &mut config);
+        match text {
+            Some(text) => fs::write(fx.config_path(), text).unwrap(),
+            None => fx.edit_config(|c| *c = config),
+        }
+        let cmd = (case.cmd)();
+        let cmd: Vec<&str> = cmd.iter().map(|a| a.to_str().unwrap()).collect();
+        let out = fx.exec_with_pid_file(&cmd).run();
+        assert_eq!(out.code(), case.code, "{}: {}", case.what, out.dump());
+        let line = out.error_line();
+        assert!(line.contains(case.says), "{}: {}", case.what, out.dump());
+        assert!(
+            !fx.pid_file().exists(),
+            "{}: a pid file was left",
+            case.what
+        );
+        let entries = fs::read_dir(fx.state_root())
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(entries, 0, "{}: the state dir has an entry", case.what);
+    }
+}
+
+/// Arguments that are not UTF-8 reach the command byte for byte.
+#[test]
+fn non_utf8_arguments_pass_through() {
+    use std::os::unix::ffi::OsStrExt;
+    let fx = fixture();
+    let bad = std::ffi::OsStr::from_bytes(b"\xff\xfe-x");
+    let out = fx
+        .ns_exec()
+        .arg("--config")
+        .arg(fx.config_path())
+        .arg("--root")
+        .arg(fx.state_root())
+        .arg("--name")
+        .arg(fx.name())
+        .args(["--", "sh", "-c", "printf %s \"$1\" | od -An -tx1", "sh"])
+        .arg(bad)
+        .run();
+    out.expect_clean_success();
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["ff", "fe", "2d", "78"],
+        "{}",
+        out.dump()
+    );
+}
