@@ -1324,3 +1324,58 @@ fn non_utf8_arguments_pass_through() {
         out.dump()
     );
 }
+
+/// A working directory naming one of ns-init's own fds (`/proc/self/fd/N`, the CVE-2024-21626
+/// trick) never puts the command outside the container's root: it fails with 125, or lands
+/// inside. An fd the caller leaked (7 here) is not even open in ns-init.
+#[test]
+fn working_dir_through_proc_self_fd_cannot_leave_the_root() {
+    let fx = fixture();
+    for n in 3..=10 {
+        fx.edit_config(|c| c["working_dir"] = json!(format!("/proc/self/fd/{n}")));
+        let out = fx
+            .exec(&["/bin/sh", "-c", "readlink /proc/self/cwd"])
+            .with_inherited_fd(7)
+            .run();
+        match out.code() {
+            125 => assert!(
+                out.error_line().contains("/proc/self/fd/"),
+                "{}",
+                out.dump()
+            ),
+            0 => assert!(
+                out.stdout.starts_with('/') && !out.stdout.contains("unreachable"),
+                "fd {n}: {}",
+                out.dump()
+            ),
+            _ => panic!("fd {n}: {}", out.dump()),
+        }
+    }
+}
+
+/// A state whose pid now belongs to another process (same pid, other start time) is never
+/// joined: enter refuses it as stale, and the unrelated process is untouched.
+#[test]
+fn a_reused_pid_is_never_joined() {
+    let fx = fixture();
+    let mut other = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let pid = other.id() as i32;
+    let dir = fx.state_root().join(fx.name());
+    fs::create_dir_all(&dir).unwrap();
+    let state = json!({"v": 1, "name": fx.name(), "pid": pid, "start_time": 1,
+                       "config": {"rootfs": fx.rootfs()}});
+    fs::write(dir.join("state.json"), state.to_string()).unwrap();
+    let out = fx.enter(&["true"]).run();
+    out.expect_code(125);
+    assert!(out.error_line().contains("stale"), "{}", out.dump());
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "the unrelated process was touched"
+    );
+    other.kill().unwrap();
+    other.wait().unwrap();
+    fs::remove_dir_all(&dir).unwrap();
+}
