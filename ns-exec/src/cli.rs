@@ -23,7 +23,8 @@ Options:
       --pid-file FILE   write the container process's pid to FILE while it runs
       --log FILE        append a log of each step to FILE
       --root DIR        the state directory (default: /run/ns-tools)
-      --init PATH       the ns-init program (default: $NS_INIT, else beside ns-exec)
+      --init PATH       the ns-init program (default: $NS_INIT, else beside ns-exec,
+                        else ../libexec/ns-tools/ns-init from ns-exec's folder)
       --dry-run         gc: list what would be removed, remove nothing
   -h, --help            print this help
   -V, --version         print the version

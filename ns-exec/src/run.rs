@@ -188,18 +188,34 @@ fn open_log(path: &Path) -> Result<std::fs::File> {
         .ctx(|| format!("open log {}", path.display()))
 }
 
-/// `--init`, else `$NS_INIT`, else `ns-init` beside this program; it must be executable.
+/// `--init`, else `$NS_INIT`, else `ns-init` beside this program (a build tree), else
+/// `../libexec/ns-tools/ns-init` from it (an installation: `bin/ns-exec`, `libexec/ns-tools/`);
+/// it must be executable.
 pub fn find_init(flag: Option<&Path>) -> Result<PathBuf> {
-    let path = match flag {
-        Some(p) => p.to_path_buf(),
-        None => match std::env::var_os(ENV_INIT_PATH).filter(|v| !v.is_empty()) {
-            Some(p) => PathBuf::from(p),
-            None => std::env::current_exe()
-                .ctx(|| "find ns-exec's own path".into())?
-                .with_file_name("ns-init"),
-        },
+    let explicit = match flag {
+        Some(p) => Some(p.to_path_buf()),
+        None => std::env::var_os(ENV_INIT_PATH)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
     };
-    nix::unistd::access(&path, nix::unistd::AccessFlags::X_OK)
-        .ctx(|| format!("find ns-init at {}", path.display()))?;
-    Ok(path)
+    let candidates = match explicit {
+        Some(p) => vec![p],
+        None => {
+            let exe = std::env::current_exe().ctx(|| "find ns-exec's own path".into())?;
+            let dir = exe.parent().unwrap_or(Path::new("/"));
+            vec![dir.join("ns-init"), dir.join("../libexec/ns-tools/ns-init")]
+        }
+    };
+    let mut last = None;
+    for path in &candidates {
+        match nix::unistd::access(path, nix::unistd::AccessFlags::X_OK) {
+            Ok(()) => return Ok(path.clone()),
+            Err(e) => last = Some(e),
+        }
+    }
+    let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    Err(Error::sys(
+        format!("find ns-init (tried {})", tried.join(", ")),
+        last.unwrap_or(nix::errno::Errno::ENOENT),
+    ))
 }

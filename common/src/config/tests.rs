@@ -367,3 +367,10 @@ fn rootfs_is_resolved_against_the_config_folder() {
     );
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let c = parse(include_str!("../../../docs/examples/container.json")).unwrap();
+    assert_eq!(c.hostname.as_deref(), Some("koye"));
+    assert!(c.no_new_privileges);
+}
