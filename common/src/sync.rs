@@ -69,8 +69,13 @@ impl WireError {
 pub enum Message {
     /// Child → parent: the container's first process runs and holds its namespaces.
     Ready,
-    /// Parent → child: the host side is done; go on with the setup.
-    Go,
+    /// Parent → child: the host side is done; go on with the setup. Carries one network
+    /// context per `networks[]` entry, in order (absent when there are none).
+    Go {
+        /// The contexts for the container side.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        networks: Vec<crate::net::NetContext>,
+    },
     /// Child → parent: setup or exec failed.
     Error(WireError),
 }
@@ -164,9 +169,9 @@ impl SyncSocket {
     }
 
     /// Child: block until the parent's `go`. EOF (parent died) is an error: abort.
-    pub fn wait_for_go(&self) -> Result<()> {
+    pub fn wait_for_go(&self) -> Result<Vec<crate::net::NetContext>> {
         match self.recv()? {
-            Some(Message::Go) => Ok(()),
+            Some(Message::Go { networks }) => Ok(networks),
             None => Err(Error::msg(
                 "wait for go on sync socket",
                 "ns-exec went away before releasing the container",
@@ -196,8 +201,8 @@ impl SyncSocket {
     }
 
     /// Parent: release the child.
-    pub fn send_go(&self) -> Result<()> {
-        self.send(Message::Go)
+    pub fn send_go(&self, networks: Vec<crate::net::NetContext>) -> Result<()> {
+        self.send(Message::Go { networks })
     }
 
     /// Parent: after `go`, EOF means the command was exec'd; an error message means setup or
@@ -220,7 +225,7 @@ impl AsFd for SyncSocket {
 fn unexpected(expected: &str, got: &Message) -> Error {
     let got = match got {
         Message::Ready => "ready",
-        Message::Go => "go",
+        Message::Go { .. } => "go",
         Message::Error(_) => "error",
     };
     Error::msg(
@@ -238,7 +243,7 @@ mod tests {
         let (parent, child) = SyncSocket::pair().unwrap();
         child.announce_ready().unwrap();
         assert_eq!(parent.wait_for_ready().unwrap(), None);
-        parent.send_go().unwrap();
+        parent.send_go(Vec::new()).unwrap();
         child.wait_for_go().unwrap();
         let err = Error::sys("mount proc on /proc", Errno::EPERM);
         child.report_error("ns-init", &err);
@@ -265,7 +270,12 @@ mod tests {
             MsgFlags::empty(),
         )
         .unwrap();
-        assert_eq!(b.recv().unwrap(), Some(Message::Go));
+        assert_eq!(
+            b.recv().unwrap(),
+            Some(Message::Go {
+                networks: Vec::new()
+            })
+        );
         send(
             a.fd.as_raw_fd(),
             br#"{"v":2,"type":"go"}"#,

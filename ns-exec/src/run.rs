@@ -116,6 +116,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     }
     let start_time = state::start_time(pid)
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
+    let config_networks = config.networks.clone();
     dir.record(&State {
         v: 1,
         name: name.clone(),
@@ -125,8 +126,15 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         pid_file: args.pid_file.as_deref().map(absolute).transpose()?,
     })?;
     // The host-side stages (cgroup, network) run here, before the child is released.
-    fault::point("ns-exec", "before-go")?;
-    parent.send_go()?;
+    let networks = host_networks(&config_networks, pid)?;
+    if let Err(e) =
+        fault::point("ns-exec", "before-go").and_then(|()| parent.send_go(networks.clone()))
+    {
+        for n in &networks {
+            let _ = ns_veth::undo(n);
+        }
+        return Err(e.into());
+    }
     if let Some(e) = parent.wait_exec_or_error()? {
         return Err(Failure::from_wire(e));
     }
@@ -147,12 +155,6 @@ fn check_supported(config: &Config) -> Result<()> {
     };
     if config.tty {
         return missing("tty", "a console (ns-pty)");
-    }
-    if !config.networks.is_empty() {
-        return missing("networks", "network setup (ns-veth)");
-    }
-    if !config.routes.is_empty() {
-        return missing("routes", "network setup (ns-veth)");
     }
     if config.cgroups.is_some() {
         return missing("cgroups", "cgroup setup (ns-cgroup)");
@@ -218,4 +220,25 @@ pub fn find_init(flag: Option<&Path>) -> Result<PathBuf> {
         format!("find ns-init (tried {})", tried.join(", ")),
         last.unwrap_or(nix::errno::Errno::ENOENT),
     ))
+}
+
+/// Runs the host side of every network for the child `pid`; on a failure, undoes those made.
+fn host_networks(
+    networks: &[common::config::Network],
+    pid: i32,
+) -> Result<Vec<common::net::NetContext>> {
+    let target = ns_veth::Target::Pid(pid);
+    let mut made = Vec::new();
+    for (i, n) in networks.iter().enumerate() {
+        match ns_veth::host_side(n, &target) {
+            Ok(c) => made.push(c),
+            Err(e) => {
+                for c in &made {
+                    let _ = ns_veth::undo(c);
+                }
+                return Err(e.context(format!("networks[{i}]")));
+            }
+        }
+    }
+    Ok(made)
 }

@@ -53,12 +53,14 @@ fn setup_and_exec(
     sync: Option<&SyncSocket>,
 ) -> Result<Infallible> {
     let config = read_config(source)?;
+    let mut networks = Vec::new();
     if let Some(s) = sync {
         s.announce_ready()?;
-        s.wait_for_go()?;
+        networks = s.wait_for_go()?;
         ns_log!("go received");
     }
     fault::point("ns-init", "after-go")?;
+    ns_veth::apply(&networks, &config.routes).map_err(|e| e.context("network"))?;
     nix::unistd::setsid().ctx(|| "setsid (ns-init must not lead a process group)".into())?;
     if config.has_namespace(Namespace::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())?;

@@ -221,7 +221,8 @@ pub struct Cgroups {
     /// Leaf cgroup name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Parent path, relative to the caller's own cgroup.
+    /// Parent path, relative to the caller's own cgroup (as `/proc/self/cgroup` names it); a
+    /// leading `/` makes it absolute, from the root of each hierarchy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     /// Skip the device allow-list (privileged). `device_access` is the older spelling.
@@ -236,7 +237,8 @@ pub struct Cgroups {
     /// Memory soft limit in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_reservation: Option<Bytes>,
-    /// Memory + swap limit in bytes; -1 is unlimited.
+    /// Memory + swap limit in bytes; -1 is unlimited. Written only when set (cgroup v2 gets
+    /// the swap part alone, `memory_swap - memory`); never derived from `memory`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_swap: Option<Bytes>,
     /// Relative CPU weight (v1 `cpu.shares`, 2..262144).

@@ -224,8 +224,31 @@ impl Config {
     }
 
     fn check_networks(&self) -> Result<()> {
+        /// Whether `name` is an interface name the kernel takes literally: `dev_valid_name`
+        /// (net/core/dev.c), plus no `%`, which the kernel would expand (`eth%d`).
+        fn is_ifname(name: &str) -> bool {
+            !name.is_empty()
+                && name.len() <= IFNAME_MAX
+                && name != "."
+                && name != ".."
+                && !name.chars().any(|c| {
+                    c == '/' || c == ':' || c == '%' || c.is_whitespace() || c.is_control()
+                })
+        }
+        // Without its own network namespace the container runs in the caller's: a veth peer,
+        // lo's MTU or a route would then change the host's network. A `netns` network switches
+        // to another namespace first, so what follows it changes that one.
+        let mut own_netns = self.has_namespace(Namespace::Net);
         for (i, n) in self.networks.iter().enumerate() {
             let at = |f: &str| format!("networks[{i}].{f}");
+            if n.kind == NetworkKind::Netns {
+                own_netns = true;
+            } else if !own_netns {
+                return Err(Error::config(
+                    at("type"),
+                    "needs the NEWNET namespace (it would change the host's network)",
+                ));
+            }
             if let Some(mtu) = n.mtu {
                 if !(68..=65535).contains(&mtu) {
                     return Err(Error::config(
@@ -253,11 +276,27 @@ impl Config {
                             ));
                         }
                     }
-                    let bridge = &n.context["bridge"];
-                    if bridge.len() > IFNAME_MAX || bridge.contains(['/', ':', ' ']) {
+                    for key in ["bridge", "name"] {
+                        let Some(name) = n.context.get(key) else {
+                            continue;
+                        };
+                        if !is_ifname(name) {
+                            return Err(Error::config(
+                                at(&format!("context.{key}")),
+                                format!("{name:?} is not a valid interface name"),
+                            ));
+                        }
+                    }
+                    // ns-veth names the ends prefix + 7 random hex digits (ns_veth::name).
+                    let prefix = &n.context["prefix"];
+                    if !is_ifname(prefix) || prefix.len() > IFNAME_MAX - 7 {
                         return Err(Error::config(
-                            at("context.bridge"),
-                            format!("{bridge:?} is not a valid interface name"),
+                            at("context.prefix"),
+                            format!(
+                                "{prefix:?} is not a valid prefix: at most {} bytes of an \
+                                 interface name, leaving 7 for the random suffix",
+                                IFNAME_MAX - 7
+                            ),
                         ));
                     }
                 }
@@ -271,6 +310,12 @@ impl Config {
                 }
                 NetworkKind::Loopback => {}
             }
+        }
+        if !own_netns && !self.routes.is_empty() {
+            return Err(Error::config(
+                "routes",
+                "need the NEWNET namespace or a netns network (they would change the host's routes)",
+            ));
         }
         for (i, r) in self.routes.iter().enumerate() {
             let at = |f: &str| format!("routes[{i}].{f}");
