@@ -11,6 +11,9 @@ pub const ENV_SYNC_FD: &str = "NS_SYNC_FD";
 pub const ENV_CONFIG_FD: &str = "NS_CONFIG_FD";
 /// A writable fd to append log lines to.
 pub const ENV_LOG_FD: &str = "NS_LOG_FD";
+/// The console: a pts peer that becomes the container's terminal (from `ns-pty`, or allocated
+/// by `ns-exec` for `tty: true`).
+pub const ENV_CONSOLE_FD: &str = "NS_CONSOLE_FD";
 /// Path of `ns-init`, overriding the one beside `ns-exec`.
 pub const ENV_INIT_PATH: &str = "NS_INIT";
 
@@ -20,9 +23,17 @@ pub const SYNC_FD: i32 = 3;
 pub const CONFIG_FD: i32 = 4;
 /// The fd number `ns-exec` gives the log file, when logging.
 pub const LOG_FD: i32 = 5;
+/// The fd number `ns-exec` gives the console, when the container has a terminal.
+pub const CONSOLE_FD: i32 = 6;
 
 /// The version of the wire messages; every JSON message carries it as `"v"`.
 pub const VERSION: u32 = 1;
 
 /// Every variable of the protocol, for scrubbing an environment.
-pub const ALL_ENV: [&str; 4] = [ENV_SYNC_FD, ENV_CONFIG_FD, ENV_LOG_FD, ENV_INIT_PATH];
+pub const ALL_ENV: [&str; 5] = [
+    ENV_SYNC_FD,
+    ENV_CONFIG_FD,
+    ENV_LOG_FD,
+    ENV_CONSOLE_FD,
+    ENV_INIT_PATH,
+];

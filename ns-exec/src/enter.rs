@@ -62,7 +62,7 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
     if !state.is_running() {
         return Err(Error::msg(what(), "it exited").into());
     }
-    let mut signals = Signals::block()?;
+    let mut signals = Signals::block(false)?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).ctx(|| "make ns-exec non-dumpable".into())?;
     let flags = state
         .config
@@ -74,7 +74,7 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
 
     // SAFETY: single-threaded; the child runs the last steps of ns-init and execs or exits.
     match unsafe { sys::fork_into(0) }.ctx(|| "fork into the container".into())? {
-        Forked::Parent(_, child) => Ok(signals.wait_forwarding(child.as_fd())?),
+        Forked::Parent(_, child) => Ok(signals.wait_forwarding(child.as_fd(), None)?),
         Forked::Child => {
             let err = finish_and_exec(&state.config, command);
             eprintln!("ns-exec: {err}");
@@ -93,5 +93,5 @@ fn finish_and_exec(config: &Config, command: &[OsString]) -> Error {
     if let Err(e) = nix::unistd::setsid() {
         return Error::sys("setsid", e);
     }
-    exec::finish(config, command)
+    exec::finish(config, command, None)
 }

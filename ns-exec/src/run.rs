@@ -17,10 +17,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use common::config::Config;
-use common::handoff::ENV_INIT_PATH;
+use common::handoff::{ENV_CONSOLE_FD, ENV_INIT_PATH};
 use common::ns::Namespace;
 use common::sync::SyncSocket;
 use common::{Context, Error, Result, fault, ns_log, sys};
+use ns_pty::Attached;
 
 use crate::cli::RunArgs;
 use crate::spawn::{self, Child, Handoff};
@@ -70,7 +71,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             return enter::enter_state(running, &args.command);
         }
     }
-    let mut signals = Signals::block()?;
+    let mut signals = Signals::block(config.tty)?;
     if let Some(path) = &args.log {
         common::log::init(open_log(path)?, "ns-exec");
     }
@@ -80,6 +81,9 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         .ctx(|| format!("copy ns-init {} into a sealed memfd", init.display()))?;
     ns_log!("container {name:?}, ns-init {}", init.display());
 
+    // Before the clone: the caller's terminal goes raw and the pty gets its size before the
+    // container's first byte.
+    let (console, mut terminal) = if config.tty { console()? } else { (None, None) };
     let mut dir = StateDir::create(&args.root, &name)?;
     let (parent, child_end) = SyncSocket::pair()?;
     let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json()[..], false)
@@ -96,6 +100,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         sync: &child_end,
         config: &config_fd,
         log: log_fd.as_ref(),
+        console: console.as_ref(),
     };
     let guard = ChildGuard(Some(spawn::spawn(
         &init_copy,
@@ -108,6 +113,8 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     drop(config_fd);
     drop(log_fd);
     drop(init_copy);
+    // The relay ends when the last holder of the pts closes it: that must be the container.
+    drop(console);
     let pid = guard.child().pid.as_raw();
     ns_log!("cloned {pid}");
 
@@ -139,10 +146,25 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         return Err(Failure::from_wire(e));
     }
     ns_log!("command running");
-    let status = signals.wait_forwarding(guard.child().pidfd.as_fd())?;
+    let status = signals.wait_forwarding(guard.child().pidfd.as_fd(), terminal.as_mut())?;
     guard.reaped();
+    if let Some(t) = terminal {
+        t.finish()?;
+    }
     ns_log!("container exited with status {status}");
     Ok(status)
+}
+
+/// The container's console: the pts a caller handed in (`ns-pty -- ns-exec ...` announces it in
+/// `NS_CONSOLE_FD`; the caller relays it), else a pty of our own whose master is relayed to our
+/// stdin and stdout.
+fn console() -> Result<(Option<OwnedFd>, Option<Attached>)> {
+    if let Some(text) = std::env::var(ENV_CONSOLE_FD).ok().filter(|v| !v.is_empty()) {
+        return Ok((Some(common::fd::take(&text, ENV_CONSOLE_FD)?), None));
+    }
+    let pty = ns_pty::open_pty()?;
+    let attached = Attached::new(pty.master)?;
+    Ok((Some(pty.peer), Some(attached)))
 }
 
 /// Refuses what this ns-exec cannot do yet, rather than silently running without it.
@@ -153,9 +175,6 @@ fn check_supported(config: &Config) -> Result<()> {
             format!("{what} is not supported by this version of ns-exec"),
         ))
     };
-    if config.tty {
-        return missing("tty", "a console (ns-pty)");
-    }
     if config.cgroups.is_some() {
         return missing("cgroups", "cgroup setup (ns-cgroup)");
     }

@@ -18,7 +18,9 @@ use std::os::unix::ffi::OsStrExt;
 
 use common::config::Config;
 use common::fault::ENV_FAULT;
-use common::handoff::{CONFIG_FD, ENV_CONFIG_FD, ENV_LOG_FD, ENV_SYNC_FD, LOG_FD, SYNC_FD};
+use common::handoff::{
+    CONFIG_FD, CONSOLE_FD, ENV_CONFIG_FD, ENV_CONSOLE_FD, ENV_LOG_FD, ENV_SYNC_FD, LOG_FD, SYNC_FD,
+};
 use common::ns::Namespace;
 use common::sync::SyncSocket;
 use common::sys::{self, Forked};
@@ -33,7 +35,7 @@ pub struct Child {
     pub pidfd: OwnedFd,
 }
 
-/// The fds ns-init gets, at [`SYNC_FD`], [`CONFIG_FD`] and [`LOG_FD`].
+/// The fds ns-init gets, at [`SYNC_FD`], [`CONFIG_FD`], [`LOG_FD`] and [`CONSOLE_FD`].
 pub struct Handoff<'a> {
     /// ns-init's end of the sync socket.
     pub sync: &'a SyncSocket,
@@ -41,6 +43,8 @@ pub struct Handoff<'a> {
     pub config: &'a OwnedFd,
     /// The log file, when logging.
     pub log: Option<&'a OwnedFd>,
+    /// The console (a pts), when the container has a terminal.
+    pub console: Option<&'a OwnedFd>,
 }
 
 /// The clone flags for `config`'s namespaces (all but cgroup; see the module doc).
@@ -90,6 +94,12 @@ pub fn spawn(
     if fds.log.is_some() {
         envp.push(cstring(format!("{ENV_LOG_FD}={LOG_FD}").as_bytes(), "env")?);
     }
+    if fds.console.is_some() {
+        envp.push(cstring(
+            format!("{ENV_CONSOLE_FD}={CONSOLE_FD}").as_bytes(),
+            "env",
+        )?);
+    }
     if let Some(spec) = std::env::var_os(ENV_FAULT) {
         let mut entry = OsString::from(format!("{ENV_FAULT}="));
         entry.push(spec);
@@ -98,6 +108,9 @@ pub fn spawn(
     let sync = above_protocol(fds.sync)?;
     let config = above_protocol(fds.config)?;
     let log = fds.log.map(above_protocol).transpose()?;
+    let console = fds.console.map(above_protocol).transpose()?;
+    // The program too: placing the fds at 3..6 must not overwrite it.
+    let init = above_protocol(init)?;
 
     // SAFETY: ns-exec is single-threaded, and the child branch below only makes system calls
     // (plus the error report, which allocates; that is safe with no other thread to hold a lock)
@@ -107,7 +120,13 @@ pub fn spawn(
     {
         Forked::Parent(pid, pidfd) => Ok(Child { pid, pidfd }),
         Forked::Child => {
-            let errno = child_exec(init, &argv, &envp, &sync, &config, log.as_ref());
+            let placed = [
+                (Some(&sync), SYNC_FD),
+                (Some(&config), CONFIG_FD),
+                (log.as_ref(), LOG_FD),
+                (console.as_ref(), CONSOLE_FD),
+            ];
+            let errno = child_exec(&init, &argv, &envp, &placed);
             let err = Error::sys("exec ns-init", errno);
             SyncSocket::from_fd(sync).report_error("ns-exec", &err);
             sys::exit_now(common::exit::FAILED)
@@ -120,24 +139,18 @@ fn child_exec(
     init: &OwnedFd,
     argv: &[CString],
     envp: &[CString],
-    sync: &OwnedFd,
-    config: &OwnedFd,
-    log: Option<&OwnedFd>,
+    fds: &[(Option<&OwnedFd>, i32)],
 ) -> Errno {
     // The container dies with ns-exec. EOF on the sync socket covers the case where ns-exec
     // died before this line ran: ns-init then aborts instead of waiting for a `go`.
     if let Err(e) = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0) {
         return e;
     }
-    if let Err(e) = fd::hand_on(sync, SYNC_FD) {
-        return e;
-    }
-    if let Err(e) = fd::hand_on(config, CONFIG_FD) {
-        return e;
-    }
-    if let Some(log) = log {
-        if let Err(e) = fd::hand_on(log, LOG_FD) {
-            return e;
+    for (fd, number) in fds {
+        if let Some(fd) = fd {
+            if let Err(e) = fd::hand_on(*fd, *number) {
+                return e;
+            }
         }
     }
     sys::reset_signals();

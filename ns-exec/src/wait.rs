@@ -15,6 +15,7 @@ use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use common::{Context, Error, Result, exit, ns_log, sys};
+use ns_pty::Attached;
 
 /// The signals passed on to the container, as `docker run` does.
 pub const FORWARDED: [Signal; 6] = [
@@ -32,9 +33,10 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Resets `SIGCHLD` to default, blocks the forwarded signals and `SIGCHLD`, and opens a
-    /// signalfd for them. Call before cloning.
-    pub fn block() -> Result<Signals> {
+    /// Resets `SIGCHLD` to default, blocks the forwarded signals and `SIGCHLD` (and with a
+    /// `terminal`, the ones [`Attached::on_signal`] handles), and opens a signalfd for them.
+    /// Call before cloning.
+    pub fn block(terminal: bool) -> Result<Signals> {
         // SAFETY: SIG_DFL is always a valid disposition.
         unsafe {
             nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigDfl)
@@ -45,20 +47,36 @@ impl Signals {
             set.add(s);
         }
         set.add(Signal::SIGCHLD);
+        if terminal {
+            for s in Attached::SIGNALS {
+                set.add(s);
+            }
+        }
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).ctx(|| "block signals".into())?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .ctx(|| "create signalfd".into())?;
         Ok(Signals { fd })
     }
 
-    /// Reads every pending signal and sends the forwarded ones to `pidfd`'s process.
-    fn forward_pending(&mut self, pidfd: BorrowedFd<'_>) -> Result<()> {
+    /// Reads every pending signal: the terminal's go to `terminal`, the forwarded ones to
+    /// `pidfd`'s process.
+    fn forward_pending(
+        &mut self,
+        pidfd: BorrowedFd<'_>,
+        mut terminal: Option<&mut Attached>,
+    ) -> Result<()> {
         loop {
             match self.fd.read_signal() {
                 Ok(Some(info)) => {
                     let sig = info.ssi_signo as i32;
                     if sig == libc::SIGCHLD {
                         continue;
+                    }
+                    if let (Some(t), Ok(signal)) = (terminal.as_deref_mut(), Signal::try_from(sig))
+                    {
+                        if t.on_signal(signal)? {
+                            continue;
+                        }
                     }
                     ns_log!("forward signal {sig}");
                     match sys::pidfd_send_signal(pidfd, sig) {
@@ -74,25 +92,48 @@ impl Signals {
         }
     }
 
-    /// Waits for the process behind `pidfd` to end, forwarding signals meanwhile; returns the
-    /// status to exit with (its code, or 128 + signal).
-    pub fn wait_forwarding(&mut self, pidfd: BorrowedFd<'_>) -> Result<i32> {
+    /// Waits for the process behind `pidfd` to end, forwarding signals meanwhile, and relaying
+    /// the `terminal` if there is one; returns the status to exit with (its code, or 128 +
+    /// signal).
+    pub fn wait_forwarding(
+        &mut self,
+        pidfd: BorrowedFd<'_>,
+        mut terminal: Option<&mut Attached>,
+    ) -> Result<i32> {
         loop {
-            let (sig_ready, child_ready) = {
-                let mut fds = [
+            let (sig_ready, child_ready, relay_ready) = {
+                let mut fds = vec![
                     PollFd::new(self.fd.as_fd(), PollFlags::POLLIN),
                     PollFd::new(pidfd, PollFlags::POLLIN),
                 ];
+                if let Some(t) = terminal.as_deref_mut() {
+                    fds.extend(
+                        t.relay()
+                            .poll_fds()
+                            .into_iter()
+                            .map(|(fd, events)| PollFd::new(fd, events)),
+                    );
+                }
                 match poll(&mut fds, PollTimeout::NONE) {
                     Ok(_) => {}
                     Err(Errno::EINTR) => continue,
                     Err(e) => return Err(Error::sys("poll", e)),
                 }
-                let ready = |p: &PollFd| p.revents().is_some_and(|r| !r.is_empty());
-                (ready(&fds[0]), ready(&fds[1]))
+                let revents: Vec<PollFlags> = fds
+                    .iter()
+                    .map(|p| p.revents().unwrap_or(PollFlags::empty()))
+                    .collect();
+                (
+                    !revents[0].is_empty(),
+                    !revents[1].is_empty(),
+                    revents[2..].to_vec(),
+                )
             };
+            if let Some(t) = terminal.as_deref_mut() {
+                t.relay().on_ready(&relay_ready)?;
+            }
             if sig_ready {
-                self.forward_pending(pidfd)?;
+                self.forward_pending(pidfd, terminal.as_deref_mut())?;
             }
             if child_ready {
                 return reap(pidfd);

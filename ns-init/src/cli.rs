@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 
-use common::handoff::{ENV_CONFIG_FD, ENV_LOG_FD, ENV_SYNC_FD};
+use common::handoff::{ENV_CONFIG_FD, ENV_CONSOLE_FD, ENV_LOG_FD, ENV_SYNC_FD};
 use common::{Error, Result, cli, fd};
 
 /// The usage text; `docs/man/ns-init.1.md` lists the same options.
@@ -18,6 +18,7 @@ Options:
       --config-fd N   read the container config from fd N (default: $NS_CONFIG_FD)
       --sync-fd N     the sync socket to ns-exec (default: $NS_SYNC_FD)
       --log-fd N      append log lines to fd N (default: $NS_LOG_FD)
+      --console-fd N  the container's terminal, a pts (default: $NS_CONSOLE_FD)
   -h, --help          print this help
   -V, --version       print the version
 ";
@@ -49,18 +50,24 @@ pub struct Args {
     pub sync: Option<OwnedFd>,
     /// The log fd.
     pub log: Option<OwnedFd>,
+    /// The console (a pts), when the container has a terminal.
+    pub console: Option<OwnedFd>,
     /// The command and its arguments.
     pub command: Vec<OsString>,
 }
 
 /// Parses argv (without argv\[0\]) and the `NS_*` variables of the protocol.
 pub fn parse(argv: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Result<Invocation> {
-    let split = cli::split(argv, &["config", "config-fd", "sync-fd", "log-fd"])?;
+    let split = cli::split(
+        argv,
+        &["config", "config-fd", "sync-fd", "log-fd", "console-fd"],
+    )?;
     let mut opts = getopts::Options::new();
     opts.optopt("", "config", "", "FILE")
         .optopt("", "config-fd", "", "N")
         .optopt("", "sync-fd", "", "N")
         .optopt("", "log-fd", "", "N")
+        .optopt("", "console-fd", "", "N")
         .optflag("h", "help", "")
         .optflag("V", "version", "");
     let m = cli::parse(&opts, &split.opts)?;
@@ -85,6 +92,7 @@ pub fn parse(argv: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Resul
     };
     let sync = fd_opt("sync-fd", ENV_SYNC_FD)?;
     let log = fd_opt("log-fd", ENV_LOG_FD)?;
+    let console = fd_opt("console-fd", ENV_CONSOLE_FD)?;
     let config = match (m.opt_str("config"), fd_opt("config-fd", ENV_CONFIG_FD)?) {
         (Some(_), Some(_)) if m.opt_present("config-fd") => {
             return Err(Error::usage("give --config or --config-fd, not both"));
@@ -102,6 +110,7 @@ pub fn parse(argv: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Resul
         config,
         sync,
         log,
+        console,
         command: split.rest,
     }))
 }

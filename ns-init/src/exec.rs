@@ -12,6 +12,7 @@ use std::os::unix::ffi::OsStrExt;
 use common::config::Config;
 use common::{Context, Error, sys};
 
+use crate::console::Console;
 use crate::identity;
 
 /// `PATH` when the container's environment has none (the same default as runc and Docker).
@@ -86,12 +87,17 @@ pub fn exec(argv: &[OsString], env: &[CString]) -> Error {
 }
 
 /// The last steps, shared by ns-init and `ns-exec enter`: look the user up (in the current
-/// root, so after the root switch), take the identity and capabilities, reset the signal state,
+/// root, so after the root switch), give it the console, take the identity and capabilities,
+/// reset the signal state,
 /// mark every fd above 2 close-on-exec, and exec `command` with the config's environment.
 /// Returns only on failure.
-pub fn finish(config: &Config, command: &[OsString]) -> Error {
+pub fn finish(config: &Config, command: &[OsString], console: Option<&Console>) -> Error {
     let run = || -> common::Result<std::convert::Infallible> {
         let id = identity::lookup(config.user.as_deref())?;
+        if let Some(console) = console {
+            // The user must be able to use its terminal after the uid change.
+            console.give_to(id.uid)?;
+        }
         let env = environment(&config.environment, id.home.as_deref());
         identity::apply(
             &id,

@@ -14,10 +14,12 @@
 //! 3. `/proc`, `/sys` (read-only with `restrictions`) and a fresh tmpfs `/dev` with its nodes,
 //!    devpts, shm, mqueue and links; `/proc`, `/sys` and `/dev` must be real directories;
 //! 4. the config's `mounts`, then its `device_nodes`;
-//! 5. the root switch (`pivot_root`, or `MS_MOVE` + `chroot`), with the cwd at `/`;
-//! 6. `readonly_fs`, then the masks and read-only paths of `restrictions` (§1.4), all after the
+//! 5. with `tty`, the console bound onto `/dev/console` (by fd, checked against the host's
+//!    devpts while that is still reachable);
+//! 6. the root switch (`pivot_root`, or `MS_MOVE` + `chroot`), with the cwd at `/`;
+//! 7. `readonly_fs`, then the masks and read-only paths of `restrictions` (§1.4), all after the
 //!    switch so they apply to the container's final tree;
-//! 7. `umask(022)`.
+//! 8. `umask(022)`.
 //!
 //! Mounts go through the new mount API onto target fds rather than `mount(2)` onto
 //! `/proc/self/fd/N`: no trusted `/proc` is needed before we mount one, a bind is made
@@ -40,11 +42,13 @@ pub use plan::{
     Propagation, READONLY_PATHS, Step, Symlinks, plan,
 };
 
+use crate::console::Console;
 use common::Result;
 use common::config::Config;
 
 /// Prepares the container's root from `config` and switches into it: on success `/` is the
-/// container's root and the cwd is `/`.
-pub fn setup(config: &Config) -> Result<()> {
-    apply(&plan(config)?)
+/// container's root and the cwd is `/`. `console` is the container's terminal when the config
+/// has `tty` (it is bound onto `/dev/console`).
+pub fn setup(config: &Config, console: Option<&Console>) -> Result<()> {
+    apply(&plan(config)?, console)
 }

@@ -21,6 +21,7 @@ use common::config::Config;
 use common::ns::Namespace;
 use common::sync::SyncSocket;
 use common::{Context, Result, fault, ns_log};
+use ns_init::console::Console;
 use ns_init::{exec, rootfs};
 
 use crate::cli::{Args, ConfigSource};
@@ -32,7 +33,7 @@ pub fn run(args: Args) -> ! {
         common::log::init(File::from(log), "ns-init");
     }
     let config = args.config;
-    let err = match setup_and_exec(config, &args.command, sync.as_ref()) {
+    let err = match setup_and_exec(config, &args.command, args.console, sync.as_ref()) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -50,9 +51,11 @@ pub fn run(args: Args) -> ! {
 fn setup_and_exec(
     source: ConfigSource,
     command: &[std::ffi::OsString],
+    console: Option<std::os::fd::OwnedFd>,
     sync: Option<&SyncSocket>,
 ) -> Result<Infallible> {
     let config = read_config(source)?;
+    let console = console.map(Console::new).transpose()?;
     let mut networks = Vec::new();
     if let Some(s) = sync {
         s.announce_ready()?;
@@ -65,13 +68,16 @@ fn setup_and_exec(
     if config.has_namespace(Namespace::Cgroup) {
         unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())?;
     }
-    rootfs::setup(&config)?;
+    if let Some(console) = &console {
+        console.make_stdio()?;
+    }
+    rootfs::setup(&config, console.as_ref())?;
     ns_log!("root filesystem ready");
     fault::point("ns-init", "after-rootfs")?;
     if let Some(name) = config.hostname.as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
     }
-    Err(exec::finish(&config, command))
+    Err(exec::finish(&config, command, console.as_ref()))
 }
 
 /// Reads the config. From a file, a relative rootfs is relative to the file's folder; from an

@@ -1,19 +1,26 @@
-//! ns-pty: allocate a pseudo-terminal for a container and relay it.
+//! ns-pty: allocate a pseudo-terminal for a command (a container) and relay it, or relay the
+//! one an OCI runtime sends over a console socket.
 //!
-//! Not written yet: only `--help` and `--version` work, and every other invocation fails with
-//! status 125, so nothing can mistake it for a working stage.
+//! It stays alive beside the command: it puts the caller's terminal in raw mode, copies bytes
+//! both ways, follows the window size, forwards signals, and exits with the command's status
+//! once the command's last output is out, the terminal restored. See ns-pty(1), the library
+//! (`ns_pty`) for the pieces, and docs/handoff.md for `NS_CONSOLE_FD`.
 
-const USAGE: &str = "\
-Usage: ns-pty [OPTIONS] -- CMD [ARG...]
-       ns-pty --console-socket PATH [-- CMD [ARG...]]
-
-Allocate a /dev/ptmx master and its pts, hand the pts on to CMD as its console, and relay
-I/O with the caller's terminal in raw mode, following window size changes; or receive a
-master over a console socket (the runc/crun --console-socket protocol) and relay it.
-
-NOT IMPLEMENTED YET: this version only prints this help; every other use exits 125.
-";
+mod cli;
+mod run;
 
 fn main() {
-    common::cli::planned_stage("ns-pty", env!("CARGO_PKG_VERSION"), USAGE)
+    let argv = std::env::args_os().skip(1).collect();
+    let code = match cli::parse(argv) {
+        Ok(cli::Invocation::Info(text)) => {
+            print!("{text}");
+            0
+        }
+        Ok(invocation) => match run::run(invocation) {
+            Ok(code) => code,
+            Err(e) => common::cli::fatal("ns-pty", &e),
+        },
+        Err(e) => common::cli::fatal("ns-pty", &e),
+    };
+    std::process::exit(code)
 }

@@ -28,6 +28,7 @@ use std::path::Path;
 use super::plan::{MountFlag, Propagation, Step, Symlinks};
 use super::resolve::{self, refused};
 use super::sys;
+use crate::console::Console;
 use common::config::DeviceType;
 use common::{Context, Error, Result};
 
@@ -39,29 +40,31 @@ struct Source {
 
 /// What the steps share: the root (an `O_PATH` fd of the container's `/`, on the host side
 /// until the switch), the bind sources, and the verified null device once masks need it.
-struct State {
+struct State<'c> {
     sources: Vec<Option<Source>>,
     root: Option<OwnedFd>,
     null: Option<OwnedFd>,
+    console: Option<&'c Console>,
 }
 
 /// Applies `steps` in order. On failure the umask is put back; mounts already made stay,
 /// which is harmless: they live in the container's own mount namespace, which dies with it.
-pub fn apply(steps: &[Step]) -> Result<()> {
+pub fn apply(steps: &[Step], console: Option<&Console>) -> Result<()> {
     let saved = umask(Mode::empty());
     umask(saved);
-    let result = apply_all(steps);
+    let result = apply_all(steps, console);
     if result.is_err() {
         umask(saved);
     }
     result
 }
 
-fn apply_all(steps: &[Step]) -> Result<()> {
+fn apply_all(steps: &[Step], console: Option<&Console>) -> Result<()> {
     let mut state = State {
         sources: open_sources(steps)?,
         root: None,
         null: None,
+        console,
     };
     for (i, step) in steps.iter().enumerate() {
         state.step(i, step)?;
@@ -114,7 +117,7 @@ fn open_slash() -> Result<OwnedFd> {
     .ctx(|| "open / after the root switch".to_string())
 }
 
-impl State {
+impl State<'_> {
     fn root(&self) -> Result<BorrowedFd<'_>> {
         self.root
             .as_ref()
@@ -177,6 +180,14 @@ impl State {
                     })?;
                 bind(self.root()?, &src, source, target, *readonly, *private)
             }
+            Step::Console => match self.console {
+                Some(console) => console.bind_dev_console(self.root()?),
+                None => Err(Error::msg(
+                    "bind /dev/console",
+                    "the config asks for a terminal (tty), but none was handed in \
+                     (--console-fd, NS_CONSOLE_FD)",
+                )),
+            },
             Step::PivotRoot => {
                 pivot(self.root()?)?;
                 self.root = Some(open_slash()?);

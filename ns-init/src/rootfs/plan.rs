@@ -153,6 +153,10 @@ pub enum Step {
         /// Make the mount private (no propagation either way).
         private: bool,
     },
+    /// Binds the console (the pts handed in by the host side) onto `/dev/console`, by fd; only
+    /// with `tty`, after `/dev` and the config's mounts and nodes, before the root switch
+    /// (the host's devpts is still reachable to check the pts against).
+    Console,
     /// `pivot_root` into the rootfs; the old root is detached and the cwd is `/`.
     PivotRoot,
     /// Moves the rootfs mount onto `/` and `chroot`s into it (for a rootfs on a ramdisk, where
@@ -232,6 +236,9 @@ pub fn plan(config: &Config) -> Result<Vec<Step>> {
     system_mounts(config, &mut steps);
     config_mounts(config, &mut steps)?;
     config_devices(config, &mut steps)?;
+    if config.tty {
+        steps.push(Step::Console);
+    }
     steps.push(if config.no_pivot_root {
         Step::MoveRoot
     } else {
