@@ -1,1 +1,25 @@
-//! ns-cgroup as a library: the stage's steps, used by its program and by ns-exec.
+//! ns-cgroup as a library: a container's cgroup on cgroup v1, hybrid and v2 layouts, used by the
+//! `ns-cgroup` program and by `ns-exec`.
+//!
+//! The steps, in the order a run uses them:
+//! 1. [`Layout::detect`] reads `/proc/self/mountinfo` and `/proc/self/cgroup` ([`layout`]);
+//! 2. [`Cgroup::create`] makes the cgroup below the caller's own cgroup in every hierarchy and
+//!    applies the limits, planned by [`limits::plan`] (v2 devices through [`devices`]);
+//! 3. [`Cgroup::join`] moves the container's first process in, before it is released, so no
+//!    child of it can start outside;
+//! 4. [`stats::collect`], [`watch::watch`], [`Cgroup::freeze`], [`Cgroup::kill`] while it runs;
+//! 5. [`Cgroup::remove`] kills what is left, waits (bounded) and removes bottom-up.
+//!
+//! Everything here is single-threaded and synchronous; the only waits are bounded ones.
+
+pub mod cgroup;
+pub mod cli;
+pub mod devices;
+pub mod files;
+pub mod layout;
+pub mod limits;
+pub mod stats;
+pub mod watch;
+
+pub use cgroup::Cgroup;
+pub use layout::{Kind, Layout};

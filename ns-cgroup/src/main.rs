@@ -1,23 +1,60 @@
-//! ns-cgroup: create a cgroup, apply limits, move a pid in, report stats, remove it.
+//! ns-cgroup: create a container's cgroup with its limits, move a process in, report stats and
+//! events, freeze, kill and remove it, on cgroup v1, hybrid and v2 layouts.
 //!
-//! Not written yet: only `--help` and `--version` work, and every other invocation fails with
-//! status 125, so nothing can mistake it for a working stage.
+//! One program with verbs (see ns-cgroup(1)). `join NAME -- CMD` is the chain form: it moves
+//! itself in, then execs CMD through `std::process::Command` (which resets SIGPIPE and the
+//! signal mask), so CMD and all its children start inside. Everything else is in the library.
 
-const USAGE: &str = "\
-Usage: ns-cgroup create NAME [--config FILE] [LIMITS]
-       ns-cgroup join NAME (--pid PID | -- CMD [ARG...])
-       ns-cgroup set NAME [LIMITS]
-       ns-cgroup stats|watch|freeze|thaw|remove NAME
-       ns-cgroup kill NAME [SIG]
+use std::io::Write;
+use std::os::unix::process::CommandExt;
 
-Manage the cgroup of a container on cgroup v1, hybrid and v2 layouts: create it below the
-caller's own cgroup, apply the limits of a container.json's \"cgroups\" object (memory,
-memory_swap, cpu_shares, cpu_quota/cpu_period, cpuset_cpus/cpuset_mems, pids_max, devices,
-freezer), move a process in, report stats and events as JSON, and remove it.
-
-NOT IMPLEMENTED YET: this version only prints this help; every other use exits 125.
-";
+use common::{Error, Result, exit};
+use ns_cgroup::Cgroup;
+use ns_cgroup::cli::{self, Command, Target};
 
 fn main() {
-    common::cli::planned_stage("ns-cgroup", env!("CARGO_PKG_VERSION"), USAGE)
+    let argv = std::env::args_os().skip(1).collect();
+    match cli::parse(argv).and_then(run) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => common::cli::fatal("ns-cgroup", &e),
+    }
+}
+
+fn open(t: &Target) -> Result<Cgroup> {
+    Cgroup::open_existing(&t.name, t.parent.as_deref())
+}
+
+fn run(cmd: Command) -> Result<i32> {
+    match cmd {
+        Command::Info(text) => {
+            // A closed stdout (`ns-cgroup --help | head -0`) is not an error worth a message.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+        Command::Create(t, limits) => {
+            Cgroup::create(&t.name, &limits)?;
+        }
+        Command::Set(t, limits) => open(&t)?.set(&limits)?,
+        Command::JoinPid(t, pid) => open(&t)?.join(pid)?,
+        Command::JoinExec(t, argv) => {
+            open(&t)?.join_self()?;
+            let program = argv[0].clone();
+            let err = std::process::Command::new(&program).args(&argv[1..]).exec();
+            let errno = nix::errno::Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO));
+            return Err(Error::exec(format!("{:?}", program), errno));
+        }
+        Command::Stats(t) => {
+            let doc = ns_cgroup::stats::collect(&open(&t)?)?;
+            let _ = writeln!(std::io::stdout(), "{doc}");
+        }
+        Command::Watch(t) => ns_cgroup::watch::watch(&open(&t)?, &mut std::io::stdout().lock())?,
+        Command::Freeze(t, frozen) => open(&t)?.freeze(frozen)?,
+        Command::Kill(t, sig) => open(&t)?.kill(sig)?,
+        Command::Remove(t, timeout) => {
+            // Idempotent: a cgroup that is not there is already removed.
+            if let Some(cg) = Cgroup::open(&t.name, t.parent.as_deref())? {
+                cg.remove_empty(timeout)?;
+            }
+        }
+    }
+    Ok(exit::OK)
 }

@@ -29,6 +29,20 @@ use crate::state::{self, State, StateDir};
 use crate::wait::{self, Signals};
 use crate::{Failure, enter};
 
+/// The container's cgroup: everything left in it is killed and it is removed when dropped, on
+/// every path (after the container ended, or when setup failed).
+struct CgroupGuard(Option<ns_cgroup::Cgroup>);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        if let Some(cg) = self.0.take() {
+            if let Err(e) = cg.remove() {
+                eprintln!("ns-exec: {e}");
+            }
+        }
+    }
+}
+
 /// Kills and reaps the child when dropped, unless it was waited for.
 struct ChildGuard(Option<Child>);
 
@@ -124,6 +138,21 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let start_time = state::start_time(pid)
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
     let config_networks = config.networks.clone();
+    // The cgroup before anything inside runs, so no process of the container escapes it.
+    let mut cgroup = CgroupGuard(None);
+    let mut cgroup_ref = None;
+    if let Some(limits) = &config.cgroups {
+        let cg_name = limits.name.clone().unwrap_or_else(|| name.clone());
+        let cg = cgroup
+            .0
+            .insert(ns_cgroup::Cgroup::create(&cg_name, limits).map_err(|e| e.context("cgroups"))?);
+        cg.join(pid).map_err(|e| e.context("cgroups"))?;
+        ns_log!("cgroup {cg_name:?} created and joined");
+        cgroup_ref = Some(state::CgroupRef {
+            name: cg_name,
+            parent: limits.parent.clone(),
+        });
+    }
     dir.record(&State {
         v: 1,
         name: name.clone(),
@@ -131,8 +160,9 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         start_time,
         config,
         pid_file: args.pid_file.as_deref().map(absolute).transpose()?,
+        cgroup: cgroup_ref,
     })?;
-    // The host-side stages (cgroup, network) run here, before the child is released.
+    // The network's host side, before the child is released.
     let networks = host_networks(&config_networks, pid)?;
     if let Err(e) =
         fault::point("ns-exec", "before-go").and_then(|()| parent.send_go(networks.clone()))
@@ -175,9 +205,6 @@ fn check_supported(config: &Config) -> Result<()> {
             format!("{what} is not supported by this version of ns-exec"),
         ))
     };
-    if config.cgroups.is_some() {
-        return missing("cgroups", "cgroup setup (ns-cgroup)");
-    }
     if config.has_namespace(Namespace::User) {
         return missing("namespaces", "NEWUSER (uid/gid mapping)");
     }

@@ -36,6 +36,20 @@ pub struct State {
     /// The `--pid-file` written for it, for `gc` to remove after a crash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<PathBuf>,
+    /// The cgroup made for it, for `gc` to remove after a crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupRef>,
+}
+
+/// Where a container's cgroup is: its name and parent, relative to the cgroup of the ns-exec
+/// that made it (so `gc` finds it when run from the same place, as `ns-cgroup` does).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CgroupRef {
+    /// The cgroup's name.
+    pub name: String,
+    /// Its parent, as the config gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 /// The start time of `pid` (field 22 of `/proc/PID/stat`), or `None` if it is gone or is a
@@ -240,6 +254,12 @@ fn claim(root: &Path, name: &str, tmp: &Path) -> Result<()> {
 /// Removes a stale directory and the pid file its state names, if that file still holds the
 /// state's pid (a newer run may have reused the path).
 pub fn remove_stale(dir: &Path, state: Option<&State>) -> Result<()> {
+    if let Some(c) = state.and_then(|s| s.cgroup.as_ref()) {
+        // Kills what is left in it and removes it; already gone is fine.
+        if let Some(cg) = ns_cgroup::Cgroup::open(&c.name, c.parent.as_deref())? {
+            cg.remove()?;
+        }
+    }
     if let Some(s) = state {
         if let Some(p) = &s.pid_file {
             if fs::read_to_string(p).is_ok_and(|t| t.trim() == s.pid.to_string()) {
