@@ -11,9 +11,10 @@ pub const USAGE: &str = "\
 Usage: ns-exec [OPTIONS] [--] CMD [ARG...]
        ns-exec enter [--root DIR] NAME [--] CMD [ARG...]
        ns-exec gc [--root DIR] [--dry-run]
+       ns-exec doctor [--json]
 
 Run CMD in a new container described by a container.json, or inside a running one;
-gc removes what killed runs left behind.
+gc removes what killed runs left behind; doctor says what this host can run.
 
 Options:
       --config FILE     the container config (default: ./container.json)
@@ -26,6 +27,7 @@ Options:
       --init PATH       the ns-init program (default: $NS_INIT, else beside ns-exec,
                         else ../libexec/ns-tools/ns-init from ns-exec's folder)
       --dry-run         gc: list what would be removed, remove nothing
+      --json            doctor: print the report as one JSON document
   -h, --help            print this help
   -V, --version         print the version
 
@@ -47,6 +49,8 @@ pub enum Invocation {
     Enter(EnterArgs),
     /// Remove what killed runs left behind.
     Gc(GcArgs),
+    /// Check the host; `true` for JSON output.
+    Doctor(bool),
 }
 
 /// Options of `gc`.
@@ -106,6 +110,7 @@ fn options() -> getopts::Options {
         .optopt("", "root", "", "DIR")
         .optopt("", "init", "", "PATH")
         .optflag("", "dry-run", "")
+        .optflag("", "json", "")
         .optflag("h", "help", "")
         .optflag("V", "version", "");
     o
@@ -131,8 +136,24 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
     if !split.after_dashdash && split.rest.first().is_some_and(|w| w == "gc") {
         return parse_gc(split.rest[1..].to_vec(), &m, root);
     }
+    if !split.after_dashdash && split.rest.first().is_some_and(|w| w == "doctor") {
+        let rest = cli::split(split.rest[1..].to_vec(), &VALUED)?;
+        let inner = cli::parse(&options(), &rest.opts)?;
+        if let Some(extra) = rest.rest.first() {
+            return Err(Error::usage(format!(
+                "doctor takes no arguments, got {:?}",
+                extra.to_string_lossy()
+            )));
+        }
+        return Ok(Invocation::Doctor(
+            inner.opt_present("json") || m.opt_present("json"),
+        ));
+    }
     if m.opt_present("dry-run") {
         return Err(Error::usage("--dry-run goes with gc"));
+    }
+    if m.opt_present("json") {
+        return Err(Error::usage("--json goes with doctor"));
     }
     if split.rest.is_empty() {
         return Err(Error::usage("no command given (see ns-exec --help)"));
@@ -266,6 +287,17 @@ mod tests {
         };
         assert_eq!(e.root, PathBuf::from("/s"));
         assert_eq!(e.command, os(&["ps", "-ef"]));
+    }
+
+    #[test]
+    fn doctor_takes_json() {
+        assert_eq!(parse(os(&["doctor"])).unwrap(), Invocation::Doctor(false));
+        assert_eq!(
+            parse(os(&["doctor", "--json"])).unwrap(),
+            Invocation::Doctor(true)
+        );
+        assert!(parse(os(&["doctor", "x"])).is_err());
+        assert!(parse(os(&["--json", "true"])).is_err());
     }
 
     #[test]

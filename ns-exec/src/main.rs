@@ -6,6 +6,7 @@
 //! docs/handoff.md.
 
 mod cli;
+mod doctor;
 mod enter;
 mod gc;
 mod run;
@@ -55,6 +56,7 @@ fn main() {
         Ok(cli::Invocation::Run(args)) => run::run(args),
         Ok(cli::Invocation::Enter(args)) => enter::enter(args),
         Ok(cli::Invocation::Gc(args)) => gc::gc(args).map_err(Failure::from),
+        Ok(cli::Invocation::Doctor(json)) => doctor::doctor(json).map_err(Failure::from),
         Err(e) => Err(e.into()),
     };
     match result {

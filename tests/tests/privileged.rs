@@ -1379,3 +1379,116 @@ fn a_reused_pid_is_never_joined() {
     other.wait().unwrap();
     fs::remove_dir_all(&dir).unwrap();
 }
+
+// --- doctor ---------------------------------------------------------------------------------------
+
+/// The cgroup layout as `/proc/self/mountinfo` shows it: `v2` when cgroup2 is mounted at
+/// `/sys/fs/cgroup`, `hybrid` when it is mounted elsewhere beside v1 hierarchies, else `v1`.
+fn layout_from_mountinfo() -> &'static str {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let fstypes: Vec<(String, String)> = info
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split(' ').nth(4)?.to_string();
+            let fstype = right.split(' ').next()?.to_string();
+            Some((point, fstype))
+        })
+        .collect();
+    if fstypes
+        .iter()
+        .any(|(p, t)| p == "/sys/fs/cgroup" && t == "cgroup2")
+    {
+        "v2"
+    } else if fstypes.iter().any(|(_, t)| t == "cgroup2") {
+        "hybrid"
+    } else {
+        "v1"
+    }
+}
+
+/// `ns-exec doctor --json` reports that a default container can run here (it just did, in the
+/// other tests), names this machine's cgroup layout as mountinfo shows it, finds the stage
+/// programs, and can create namespaces and a veth pair; the text form says the same.
+#[test]
+fn doctor_reports_this_host() {
+    require_root();
+    let doctor = |args: &[&str]| {
+        ns_tests::Invocation::new(ns_tests::bin("ns-exec"))
+            .arg("doctor")
+            .args(args)
+            .run()
+    };
+    let out = doctor(&["--json"]);
+    out.expect_clean_success();
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["ok"], json!(true), "{}", out.dump());
+    let check = |name: &str| {
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == json!(name))
+            .unwrap_or_else(|| panic!("no check {name}: {}", out.dump()))
+            .clone()
+    };
+    for name in [
+        "privileges",
+        "kernel",
+        "namespaces",
+        "veth",
+        "/dev/ptmx",
+        "ns-init",
+        "stage programs",
+    ] {
+        assert_eq!(check(name)["ok"], json!(true), "{name}: {}", out.dump());
+    }
+    let layout = check("cgroup layout")["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(layout.starts_with(layout_from_mountinfo()), "{layout}");
+    let text = doctor(&[]);
+    text.expect_clean_success();
+    assert!(
+        text.stdout.ends_with("a default container can run here\n"),
+        "{}",
+        text.dump()
+    );
+}
+
+/// As an unprivileged user, doctor says a default container cannot run, exits 1, and gives
+/// the fix.
+#[test]
+fn doctor_fails_without_privileges() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    // A copy the unprivileged user can reach, wherever the build tree lives.
+    let dir = ns_tests::TempDir::new("doctor");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("ns-exec");
+    fs::copy(ns_tests::bin("ns-exec"), &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = ns_tests::Invocation::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&copy)
+        .arg("doctor")
+        .run();
+    out.expect_code(1);
+    assert!(
+        out.stdout.contains("FAIL privileges: not root"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout.contains("fix: run ns-exec as root"),
+        "{}",
+        out.dump()
+    );
+    assert!(
+        out.stdout
+            .ends_with("a default container cannot run here\n"),
+        "{}",
+        out.dump()
+    );
+}
