@@ -5,7 +5,9 @@
 //!
 //! 1. child → parent `ready`: ns-init runs and holds the namespaces;
 //! 2. parent → child `go`: the host side (pid file, cgroup, network) is done;
-//! 3. child → parent either `error` (setup or exec failed; it carries the step, errno and exit
+//! 3. child → parent, with a terminal allocated inside the container, `console` carrying the
+//!    pty master as an `SCM_RIGHTS` fd for the parent to relay;
+//! 4. child → parent either `error` (setup or exec failed; it carries the step, errno and exit
 //!    status) or nothing: the socket is close-on-exec, so a successful `execve` of the command
 //!    shows as EOF. This is the trick `std::process::Command::spawn` uses.
 //!
@@ -13,7 +15,7 @@
 //! unconfigured (the 2014 pipe took EOF for "go").
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
+use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, send, socketpair};
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
@@ -78,6 +80,20 @@ pub enum Message {
     },
     /// Child → parent: setup or exec failed.
     Error(WireError),
+    /// Child → parent: the container's console was allocated in its own devpts; the packet
+    /// carries the pty master as an `SCM_RIGHTS` fd, for the parent to relay.
+    Console,
+}
+
+/// What the parent learns after `go`.
+#[derive(Debug)]
+pub enum AfterGo {
+    /// EOF: the command was exec'd.
+    Exec,
+    /// Setup or exec failed.
+    Error(WireError),
+    /// The container's console master, to relay; more follows.
+    Console(OwnedFd),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -142,12 +158,43 @@ impl SyncSocket {
         }
     }
 
-    /// Receives one message; `None` means the peer closed its end (EOF).
+    /// Receives one message; `None` means the peer closed its end (EOF). An fd sent with it
+    /// is closed: only [`SyncSocket::wait_after_go`] takes fds.
     pub fn recv(&self) -> Result<Option<Message>> {
+        Ok(self.recv_with_fd()?.map(|(msg, _)| msg))
+    }
+
+    /// Receives one message and the fd sent with it, if any (close-on-exec at once).
+    fn recv_with_fd(&self) -> Result<Option<(Message, Option<OwnedFd>)>> {
+        use nix::sys::socket::{ControlMessageOwned, recvmsg};
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(n) => break n,
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(msg) => {
+                    let mut fd = None;
+                    for cmsg in msg
+                        .cmsgs()
+                        .map_err(|e| Error::sys("receive on sync socket", e))?
+                    {
+                        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                            for raw in fds {
+                                // SAFETY: the kernel installed this fd in our table for us.
+                                let owned = unsafe {
+                                    <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw)
+                                };
+                                fd.get_or_insert(owned);
+                            }
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
                 Err(Errno::EINTR) => continue,
                 // The peer's end closed with a message unread on our side.
                 Err(Errno::ECONNRESET) => return Ok(None),
@@ -160,7 +207,32 @@ impl SyncSocket {
         if n > MAX_MESSAGE {
             return Err(Error::msg("receive on sync socket", "message too long"));
         }
-        decode(&buf[..n]).map(Some)
+        decode(&buf[..n]).map(|m| Some((m, fd)))
+    }
+
+    /// Child: send the console's master to the parent.
+    pub fn send_console(&self, master: BorrowedFd<'_>) -> Result<()> {
+        use nix::sys::socket::{ControlMessage, sendmsg};
+        let bytes = serde_json::to_vec(&Envelope {
+            v: VERSION,
+            msg: Message::Console,
+        })
+        .expect("sync messages serialise without failure");
+        let fds = [master.as_raw_fd()];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        loop {
+            match sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &[std::io::IoSlice::new(&bytes)],
+                &cmsg,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("send the console on the sync socket", e)),
+            }
+        }
     }
 
     /// Child: tell the parent the container process runs.
@@ -206,12 +278,18 @@ impl SyncSocket {
     }
 
     /// Parent: after `go`, EOF means the command was exec'd; an error message means setup or
-    /// exec failed, and carries the error to report.
-    pub fn wait_exec_or_error(&self) -> Result<Option<WireError>> {
-        match self.recv()? {
-            None => Ok(None),
-            Some(Message::Error(e)) => Ok(Some(e)),
-            Some(other) => Err(unexpected("exec or error", &other)),
+    /// exec failed, and carries the error to report; a console message carries the master of
+    /// a console allocated inside (then call again).
+    pub fn wait_after_go(&self) -> Result<AfterGo> {
+        match self.recv_with_fd()? {
+            None => Ok(AfterGo::Exec),
+            Some((Message::Error(e), _)) => Ok(AfterGo::Error(e)),
+            Some((Message::Console, Some(fd))) => Ok(AfterGo::Console(fd)),
+            Some((Message::Console, None)) => Err(Error::msg(
+                "sync protocol",
+                "a console message came without its fd",
+            )),
+            Some((other, _)) => Err(unexpected("exec or error", &other)),
         }
     }
 }
@@ -227,6 +305,7 @@ fn unexpected(expected: &str, got: &Message) -> Error {
         Message::Ready => "ready",
         Message::Go { .. } => "go",
         Message::Error(_) => "error",
+        Message::Console => "console",
     };
     Error::msg(
         "sync protocol",
@@ -246,12 +325,20 @@ mod tests {
         parent.send_go(Vec::new()).unwrap();
         child.wait_for_go().unwrap();
         let err = Error::sys("mount proc on /proc", Errno::EPERM);
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        child.send_console(r.as_fd()).unwrap();
+        let AfterGo::Console(master) = parent.wait_after_go().unwrap() else {
+            panic!("expected the console")
+        };
+        assert!(nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFD).unwrap() & 1 == 1);
         child.report_error("ns-init", &err);
-        let wire = parent.wait_exec_or_error().unwrap().unwrap();
+        let AfterGo::Error(wire) = parent.wait_after_go().unwrap() else {
+            panic!("expected an error")
+        };
         assert_eq!(wire.stage, "ns-init");
         assert_eq!(wire.into_error(), err);
         drop(child);
-        assert_eq!(parent.wait_exec_or_error().unwrap(), None);
+        assert!(matches!(parent.wait_after_go().unwrap(), AfterGo::Exec));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use common::config::Config;
 use common::handoff::{ENV_CONSOLE_FD, ENV_INIT_PATH};
 use common::ns::Namespace;
-use common::sync::SyncSocket;
+use common::sync::{AfterGo, SyncSocket};
 use common::{Context, Error, Result, fault, ns_log, sys};
 use ns_pty::Attached;
 
@@ -95,9 +95,9 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         .ctx(|| format!("copy ns-init {} into a sealed memfd", init.display()))?;
     ns_log!("container {name:?}, ns-init {}", init.display());
 
-    // Before the clone: the caller's terminal goes raw and the pty gets its size before the
-    // container's first byte.
-    let (console, mut terminal) = if config.tty { console()? } else { (None, None) };
+    // With a terminal: a pts handed in, or the master ns-init sends after `go`.
+    let console = if config.tty { console()? } else { None };
+    let mut terminal: Option<Attached> = None;
     let mut dir = StateDir::create(&args.root, &name)?;
     let (parent, child_end) = SyncSocket::pair()?;
     let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json()[..], false)
@@ -138,6 +138,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let start_time = state::start_time(pid)
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
     let config_networks = config.networks.clone();
+    let config_tty = config.tty;
     // The cgroup before anything inside runs, so no process of the container escapes it.
     let mut cgroup = CgroupGuard(None);
     let mut cgroup_ref = None;
@@ -172,8 +173,20 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         }
         return Err(e.into());
     }
-    if let Some(e) = parent.wait_exec_or_error()? {
-        return Err(Failure::from_wire(e));
+    loop {
+        match parent.wait_after_go()? {
+            AfterGo::Exec => break,
+            AfterGo::Error(e) => return Err(Failure::from_wire(e)),
+            // The console ns-init allocated in the container's devpts: relay it from here on.
+            AfterGo::Console(master) if config_tty && terminal.is_none() => {
+                terminal = Some(Attached::new(master)?);
+                // The relay and window size are in place: let the command start.
+                parent.send_go(Vec::new())?;
+            }
+            AfterGo::Console(_) => {
+                return Err(Error::msg("sync protocol", "a console nobody asked for").into());
+            }
+        }
     }
     ns_log!("command running");
     let status = signals.wait_forwarding(guard.child().pidfd.as_fd(), terminal.as_mut())?;
@@ -185,16 +198,14 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     Ok(status)
 }
 
-/// The container's console: the pts a caller handed in (`ns-pty -- ns-exec ...` announces it in
-/// `NS_CONSOLE_FD`; the caller relays it), else a pty of our own whose master is relayed to our
-/// stdin and stdout.
-fn console() -> Result<(Option<OwnedFd>, Option<Attached>)> {
-    if let Some(text) = std::env::var(ENV_CONSOLE_FD).ok().filter(|v| !v.is_empty()) {
-        return Ok((Some(common::fd::take(&text, ENV_CONSOLE_FD)?), None));
+/// The container's console when it has a terminal: the pts a caller handed in (`ns-pty --
+/// ns-exec ...` announces it in `NS_CONSOLE_FD`; the caller relays it). Otherwise ns-init
+/// allocates one in the container's own devpts and sends the master back after `go`.
+fn console() -> Result<Option<OwnedFd>> {
+    match std::env::var(ENV_CONSOLE_FD).ok().filter(|v| !v.is_empty()) {
+        Some(text) => Ok(Some(common::fd::take(&text, ENV_CONSOLE_FD)?)),
+        None => Ok(None),
     }
-    let pty = ns_pty::open_pty()?;
-    let attached = Attached::new(pty.master)?;
-    Ok((Some(pty.peer), Some(attached)))
 }
 
 /// Refuses what this ns-exec cannot do yet, rather than silently running without it.

@@ -47,8 +47,14 @@ use common::Result;
 use common::config::Config;
 
 /// Prepares the container's root from `config` and switches into it: on success `/` is the
-/// container's root and the cwd is `/`. `console` is the container's terminal when the config
-/// has `tty` (it is bound onto `/dev/console`).
+/// container's root and the cwd is `/`. `console` is a terminal handed in from the host when
+/// the config has `tty` (it is bound onto `/dev/console` before the switch).
 pub fn setup(config: &Config, console: Option<&Console>) -> Result<()> {
-    apply(&plan(config)?, console)
+    let mut steps = plan(config)?;
+    if console.is_none() {
+        // No pts was handed in: the console is allocated in the container's own devpts after
+        // the switch (ns-init's run order), so there is nothing to bind here.
+        steps.retain(|s| *s != Step::Console);
+    }
+    apply(&steps, console)
 }

@@ -15,6 +15,7 @@
 use nix::sched::{CloneFlags, unshare};
 use std::convert::Infallible;
 use std::fs::File;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use common::config::Config;
@@ -73,11 +74,42 @@ fn setup_and_exec(
     }
     rootfs::setup(&config, console.as_ref())?;
     ns_log!("root filesystem ready");
+    let console = match console {
+        None if config.tty => Some(console_inside(sync)?),
+        other => other,
+    };
     fault::point("ns-init", "after-rootfs")?;
     if let Some(name) = config.hostname.as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
     }
     Err(exec::finish(&config, command, console.as_ref()))
+}
+
+/// Allocates the container's terminal in its own devpts (after the root switch), makes it
+/// `/dev/console`, stdio and the controlling terminal, and hands the master to ns-exec, which
+/// relays it; waits for ns-exec's `go` again, so the relay (and the window size) is in place
+/// before the command starts. So `tty` inside names `/dev/pts/N` of the container's devpts,
+/// and no host pts path is ever opened in the container (CVE-2025-52565).
+fn console_inside(sync: Option<&SyncSocket>) -> Result<Console> {
+    let sync = sync.ok_or_else(|| {
+        common::Error::msg(
+            "console",
+            "a terminal (tty) needs a pts handed in (--console-fd) or ns-exec to relay one",
+        )
+    })?;
+    let root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "console: open /".into())?;
+    let (master, console) = ns_init::console::open_in_container(root.as_fd())?;
+    console.bind_dev_console(root.as_fd())?;
+    console.make_stdio()?;
+    sync.send_console(master.as_fd())?;
+    drop(master);
+    sync.wait_for_go()?;
+    Ok(console)
 }
 
 /// Reads the config. From a file, a relative rootfs is relative to the file's folder; from an
