@@ -5,10 +5,11 @@
 # Scenarios (bench/README.md says what each measures and why):
 #   S1 start-to-exit of /bin/true in new mnt+pid+uts+ipc+net namespaces, with pivot_root,
 #      /proc and /dev, one hyperfine invocation for all runtimes;
+#   S2 S1 plus a memory and a pids limit (each runtime makes, fills and removes a cgroup);
 #   S4 throughput: 200 launches, 2 and 8 at a time;
 #   S5 resident memory of the waiting runtime process while a container runs `sleep`, and the
 #      size of the programs.
-# S2 (limits), S3 (veth) and S6 (the scripts/ pipeline) are added as those stages land.
+# S3 (veth into a bridge) and S6 (the scripts/ pipeline) are not measured yet.
 #
 # Everything runs in a private mount namespace where /sys/fs/cgroup/unified is unmounted: crun
 # refuses this machine's hybrid layout, and all runtimes get the same view. Needs root; installs
@@ -60,6 +61,20 @@ spec["hostname"] = "bench"
 json.dump(spec, open(path, "w"), indent=1)
 EOF
 
+# S2's configs: the same, plus a 64 MiB memory limit and a pids limit of 64.
+python3 - "$work" <<'EOF2'
+import json, sys
+work = sys.argv[1]
+c = json.load(open(f"{work}/container.json"))
+c["cgroups"] = {"memory": "64m", "pids_max": 64}
+json.dump(c, open(f"{work}/limited.json", "w"))
+import os
+os.makedirs(f"{work}/bundle-limited", exist_ok=True)
+spec = json.load(open(f"{work}/bundle/config.json"))
+spec.setdefault("linux", {})["resources"] = {"memory": {"limit": 64 << 20}, "pids": {"limit": 64}}
+json.dump(spec, open(f"{work}/bundle-limited/config.json", "w"), indent=1)
+EOF2
+
 ns_exec="$bin/ns-exec --config $work/container.json --root $work/state --name b --"
 runc_run="runc --root $work/runc run --bundle $work/bundle b"
 crun_run="crun --root $work/crun run --bundle $work/bundle b"
@@ -74,6 +89,11 @@ hf() { # hf NAME COMMAND... : one hyperfine invocation, JSON to $work/NAME.json
 echo "S1: start-to-exit of /bin/true ($runs runs each)" >&2
 hf s1 -n ns-exec "$ns_exec /bin/true" -n runc "$runc_run" -n crun "$crun_run" \
 	-n bwrap "$bwrap_run /bin/true" -n "fork+exec (floor)" "/bin/true"
+
+echo "S2: S1 with a memory and a pids limit ($runs runs each)" >&2
+hf s2 -n ns-exec "$bin/ns-exec --config $work/limited.json --root $work/state --name b -- /bin/true" \
+	-n runc "runc --root $work/runc run --bundle $work/bundle-limited b" \
+	-n crun "crun --root $work/crun run --bundle $work/bundle-limited b"
 
 echo "S4: 200 launches, 2 and 8 at a time" >&2
 for p in 2 8; do
@@ -137,6 +157,12 @@ Produced by `bench/run.sh {runs}`; bench/README.md explains each scenario.
 ## S1: start-to-exit of /bin/true ({runs} runs each)
 
 {table(f"{work}/s1.json")}
+
+## S2: S1 with a 64 MiB memory limit and a pids limit of 64 ({runs} runs each)
+
+bubblewrap makes no cgroups, so it is not in this one.
+
+{table(f"{work}/s2.json")}
 
 ## S4: 200 launches, 2 at a time
 
