@@ -38,6 +38,7 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, major, minor, mknodat
 use nix::unistd::{Gid, Uid, fchown};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+use crate::rootfs::sys::{attach, clone_tree};
 use common::{Context, Error, Result};
 
 /// The first major number of the pts devices (`UNIX98_PTY_SLAVE_MAJOR`); they use 8 majors.
@@ -89,11 +90,11 @@ impl Console {
     /// before `pivot_root`, while our copy of the host's `/dev/pts` is still there.
     pub fn bind_dev_console(&self, root: BorrowedFd<'_>) -> Result<()> {
         let what = || "bind the console onto /dev/console".to_string();
-        let tree = match clone_tree(self.fd.as_fd()) {
+        let tree = match clone_tree(self.fd.as_fd(), false) {
             Ok(tree) => tree,
             // The peer lives in another mount namespace (the usual case): find the same pts
             // in our copy of the host's /dev/pts.
-            Err(Errno::EINVAL) => clone_tree(self.host_pts()?.as_fd()).ctx(what)?,
+            Err(Errno::EINVAL) => clone_tree(self.host_pts()?.as_fd(), false).ctx(what)?,
             Err(e) => return Err(Error::sys(what(), e)),
         };
         let target = console_target(root)?;
@@ -221,35 +222,6 @@ fn console_target(root: BorrowedFd<'_>) -> Result<OwnedFd> {
     Ok(target)
 }
 
-/// `open_tree(fd, "", OPEN_TREE_CLONE|AT_EMPTY_PATH)`: a detached bind mount of the file `fd`.
-fn clone_tree(fd: BorrowedFd<'_>) -> std::result::Result<OwnedFd, Errno> {
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_EMPTY_PATH as u32;
-    // SAFETY: an empty C string with AT_EMPTY_PATH names the file `fd` refers to; no other
-    // pointers are passed.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
-    let fd = Errno::result(ret)?;
-    // SAFETY: a successful open_tree returns a fresh fd owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// `move_mount(tree, "", target, "", F_EMPTY_PATH|T_EMPTY_PATH)`: attaches the detached mount
-/// `tree` on top of what `target` refers to.
-fn attach(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> std::result::Result<(), Errno> {
-    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: both paths are empty C strings, which with the EMPTY_PATH flags name the fds.
-    Errno::result(unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-        )
-    })
-    .map(drop)
-}
-
 /// `dup3(fd, target, 0)`: a copy at `target` that survives `execve`.
 fn dup_onto(fd: RawFd, target: RawFd) -> std::result::Result<(), Errno> {
     if fd == target {
@@ -295,27 +267,7 @@ mod tests {
     /// A real pts (from /dev/ptmx, no privileges) is accepted.
     #[test]
     fn a_pts_is_a_console() {
-        let master = nix::fcntl::open(
-            "/dev/ptmx",
-            OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .unwrap();
-        let unlock: libc::c_int = 0;
-        // SAFETY: TIOCSPTLCK reads one int from a live local.
-        let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) };
-        assert_eq!(r, 0);
-        // SAFETY: TIOCGPTPEER returns a fresh fd.
-        let peer = unsafe {
-            libc::ioctl(
-                master.as_raw_fd(),
-                libc::TIOCGPTPEER,
-                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-            )
-        };
-        assert!(peer >= 0);
-        // SAFETY: fresh fd from TIOCGPTPEER.
-        let peer = unsafe { OwnedFd::from_raw_fd(peer) };
+        let (_master, peer) = open_pair();
         assert!(Console::new(peer).is_ok());
     }
 

@@ -31,7 +31,7 @@
 mod apply;
 mod plan;
 mod resolve;
-mod sys;
+pub(crate) mod sys;
 
 #[cfg(test)]
 mod tests;

@@ -15,21 +15,22 @@ use common::{Context, Result};
 
 use crate::{RawTerminal, Relay, copy_window_size, first_terminal};
 
-/// A pty master relayed to the caller's stdin and stdout.
-pub struct Attached {
-    relay: Relay,
-    raw: Option<RawTerminal>,
-    size_from: Option<OwnedFd>,
+/// The caller's side of a relay: copies of its stdin and stdout (the relay never changes the
+/// caller's own fds), the terminal to take window sizes from, and raw mode, already entered.
+pub struct Caller {
+    /// A copy of stdin, if it is open.
+    pub stdin: Option<OwnedFd>,
+    /// A copy of stdout.
+    pub stdout: OwnedFd,
+    /// The first of stdin and stdout that is a terminal.
+    pub size_from: Option<OwnedFd>,
+    /// Raw mode on stdin, when it is a terminal; restored on drop.
+    pub raw: Option<RawTerminal>,
 }
 
-impl Attached {
-    /// The signals the owner must block and hand to [`Attached::on_signal`].
-    pub const SIGNALS: [Signal; 3] = [Signal::SIGWINCH, Signal::SIGCONT, Signal::SIGTSTP];
-
-    /// Attaches the caller's stdin and stdout to `master`: raw mode and window size now, the
-    /// relay from then on. Without a terminal on stdin there is no raw mode; without one on
-    /// stdin or stdout, no window size.
-    pub fn new(master: OwnedFd) -> Result<Attached> {
+impl Caller {
+    /// Takes the caller's stdin and stdout and puts the terminal in raw mode.
+    pub fn attach() -> Result<Caller> {
         let stdin = std::io::stdin().as_fd().try_clone_to_owned().ok();
         let stdout = std::io::stdout()
             .as_fd()
@@ -47,13 +48,38 @@ impl Attached {
             Some(fd) => RawTerminal::enter(fd.as_fd())?,
             None => None,
         };
-        if let Some(from) = &size_from {
+        Ok(Caller {
+            stdin,
+            stdout,
+            size_from,
+            raw,
+        })
+    }
+}
+
+/// A pty master relayed to the caller's stdin and stdout.
+pub struct Attached {
+    relay: Relay,
+    raw: Option<RawTerminal>,
+    size_from: Option<OwnedFd>,
+}
+
+impl Attached {
+    /// The signals the owner must block and hand to [`Attached::on_signal`].
+    pub const SIGNALS: [Signal; 3] = [Signal::SIGWINCH, Signal::SIGCONT, Signal::SIGTSTP];
+
+    /// Attaches the caller's stdin and stdout to `master`: raw mode and window size now, the
+    /// relay from then on. Without a terminal on stdin there is no raw mode; without one on
+    /// stdin or stdout, no window size.
+    pub fn new(master: OwnedFd) -> Result<Attached> {
+        let caller = Caller::attach()?;
+        if let Some(from) = &caller.size_from {
             copy_window_size(from.as_fd(), master.as_fd())?;
         }
         Ok(Attached {
-            relay: Relay::new(master, stdin, stdout)?,
-            raw,
-            size_from,
+            relay: Relay::new(master, caller.stdin, caller.stdout)?,
+            raw: caller.raw,
+            size_from: caller.size_from,
         })
     }
 

@@ -22,7 +22,7 @@ pub mod relay;
 mod sys;
 pub mod terminal;
 
-pub use attached::Attached;
+pub use attached::{Attached, Caller};
 pub use console_socket::ConsoleSocket;
 pub use pty::{Pty, open_pty};
 pub use relay::Relay;

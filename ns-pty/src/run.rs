@@ -26,8 +26,8 @@ use std::process::{Command, Stdio};
 
 use common::{Context, Error, Result, exit, ns_log, sys};
 use ns_pty::{
-    CONSOLE_FD, ConsoleSocket, ENV_CONSOLE_FD, RawTerminal, Relay, copy_window_size,
-    first_terminal, open_pty,
+    CONSOLE_FD, Caller, ConsoleSocket, ENV_CONSOLE_FD, RawTerminal, Relay, copy_window_size,
+    open_pty,
 };
 
 use crate::cli::Invocation;
@@ -84,23 +84,12 @@ pub fn run(invocation: Invocation) -> Result<i32> {
     // Only the console is handed on: fds a caller leaked to us must not reach the command.
     sys::close_range_from(3, true).ctx(|| "mark inherited fds close-on-exec".into())?;
     let signals = block_signals()?;
-    let stdin = std::io::stdin().as_fd().try_clone_to_owned().ok();
-    let stdout = std::io::stdout()
-        .as_fd()
-        .try_clone_to_owned()
-        .ctx(|| "duplicate stdout".into())?;
-    let size_from: Option<OwnedFd> = {
-        let mut fds: Vec<BorrowedFd<'_>> = stdin.iter().map(|f| f.as_fd()).collect();
-        fds.push(stdout.as_fd());
-        first_terminal(&fds)
-            .map(|fd| fd.try_clone_to_owned())
-            .transpose()
-            .ctx(|| "duplicate the terminal fd".into())?
-    };
-    let raw = match &stdin {
-        Some(fd) => RawTerminal::enter(fd.as_fd())?,
-        None => None,
-    };
+    let Caller {
+        stdin,
+        stdout,
+        size_from,
+        raw,
+    } = Caller::attach()?;
     let mut session = Session {
         signals,
         raw,
