@@ -72,7 +72,7 @@ pub fn doctor(json: bool) -> Result<i32> {
         check("namespaces", true, namespaces()),
         check("user namespaces", false, user_namespaces()),
         check("cgroup layout", false, cgroups()),
-        check("veth", false, veth()),
+        check("veth and bridge", false, veth()),
         check("/dev/ptmx", false, ptmx()),
         check("ns-init", true, ns_init()),
         check("stage programs", false, stages()),
@@ -274,8 +274,8 @@ fn cgroups() -> Finding {
     }
 }
 
-/// Creates a veth pair in a throwaway network namespace: a child cloned into a new one makes
-/// the pair there and exits, and the kernel removes both with the namespace.
+/// Creates a veth pair and a bridge in a throwaway network namespace: a child cloned into a
+/// new one makes them there and exits, and the kernel removes them with the namespace.
 fn veth() -> Finding {
     let probe = || -> Option<()> {
         let mut nl = ns_veth::netlink::Netlink::open().ok()?;
@@ -302,11 +302,11 @@ fn veth() -> Finding {
         Err(_) => false,
     };
     if ok {
-        Ok("a veth pair can be created (networks of type veth work)".into())
+        Ok("a veth pair and a bridge can be created (networks of type veth work)".into())
     } else {
         Err((
-            "cannot create a veth pair in a new network namespace".into(),
-            "a kernel with CONFIG_VETH (or the veth module loaded)".into(),
+            "cannot create a veth pair and a bridge in a new network namespace".into(),
+            "a kernel with CONFIG_VETH and CONFIG_BRIDGE (or those modules loaded)".into(),
         ))
     }
 }

@@ -265,6 +265,19 @@ impl Netlink {
             .map(drop)
     }
 
+    /// Creates a bridge named `name` (tests and `ns-exec doctor` probe bridge support with it;
+    /// ns-veth itself only attaches to bridges the caller made).
+    pub fn create_bridge(&mut self, name: &str) -> NlResult<()> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL)
+            .map(drop)
+    }
+
     /// Changes link `index` with `attributes` (and, when `up` is given, its `IFF_UP` flag).
     fn set_link(
         &mut self,

@@ -1436,7 +1436,7 @@ fn doctor_reports_this_host() {
         "privileges",
         "kernel",
         "namespaces",
-        "veth",
+        "veth and bridge",
         "/dev/ptmx",
         "ns-init",
         "stage programs",
