@@ -71,31 +71,6 @@ pub fn fatal(tool: &str, err: &Error) -> ! {
     std::process::exit(err.code)
 }
 
-/// The whole `main` of a stage whose work is not written yet: `--help` and `--version` say
-/// what it will do; anything else fails with status 125 and says so, so no script mistakes it
-/// for a working stage.
-pub fn planned_stage(tool: &str, version: &str, usage: &str) -> ! {
-    let first = std::env::args_os().nth(1);
-    let code = match first.as_ref().and_then(|a| a.to_str()) {
-        Some("-h" | "--help") => {
-            use std::io::Write;
-            let _ = std::io::stdout().write_all(usage.as_bytes());
-            0
-        }
-        Some("-V" | "--version") => {
-            println!("{tool} {version}");
-            0
-        }
-        _ => {
-            eprintln!(
-                "{tool}: not implemented yet in this version of ns-tools (see {tool} --help)"
-            );
-            crate::exit::FAILED
-        }
-    };
-    std::process::exit(code)
-}
-
 /// The long options (`--name`) a usage text or a man page section mentions, for the tests that
 /// keep `--help` and the man pages in step.
 pub fn long_options(text: &str) -> std::collections::BTreeSet<String> {

@@ -28,12 +28,3 @@ pub const CONSOLE_FD: i32 = 6;
 
 /// The version of the wire messages; every JSON message carries it as `"v"`.
 pub const VERSION: u32 = 1;
-
-/// Every variable of the protocol, for scrubbing an environment.
-pub const ALL_ENV: [&str; 5] = [
-    ENV_SYNC_FD,
-    ENV_CONFIG_FD,
-    ENV_LOG_FD,
-    ENV_CONSOLE_FD,
-    ENV_INIT_PATH,
-];

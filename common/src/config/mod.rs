@@ -358,11 +358,6 @@ impl Config {
         serde_json::to_vec(self).expect("config types serialise without failure")
     }
 
-    /// The environment as (key, value) pairs, in order.
-    pub fn env_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.environment.iter().filter_map(|e| e.split_once('='))
-    }
-
     /// Whether namespace `ns` is created.
     pub fn has_namespace(&self, ns: Namespace) -> bool {
         self.namespaces.contains(&ns)
