@@ -16,7 +16,9 @@ pub mod handoff;
 pub mod log;
 pub mod net;
 pub mod ns;
+pub mod plan;
 pub mod sync;
 pub mod sys;
+pub mod trace;
 
 pub use error::{Context, Error, Result};
