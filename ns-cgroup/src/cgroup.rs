@@ -19,6 +19,10 @@
 //! Placement: `parent/name` is relative to the caller's own cgroup in each hierarchy (from
 //! `/proc/self/cgroup`), or to the hierarchy's root when `parent` starts with `/`. See
 //! [cgroups(7)](https://man7.org/linux/man-pages/man7/cgroups.7.html).
+//!
+//! Every change to the tree (create, set, join, remove) is planned first as a list of
+//! [`common::plan::Action`]s and then applied by walking exactly that list, each action
+//! traced ([`crate::plan`]).
 
 use std::fs;
 use std::os::fd::OwnedFd;
@@ -33,11 +37,12 @@ use nix::unistd::Pid;
 
 use common::config::Cgroups;
 use common::config::validate::is_valid_name;
-use common::{Error, Result};
+use common::plan::Action;
+use common::{Error, Result, trace};
 
+use crate::files;
 use crate::layout::{Hierarchy, Kind, Layout, under};
-use crate::limits::{self, Action, Current, Step};
-use crate::{devices, files};
+use crate::plan::{self as steps, CreatePlan, Who};
 
 /// How long remove waits for the processes of a cgroup to be gone.
 pub const EMPTY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,7 +54,7 @@ pub const FREEZE_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(5);
 
 /// The controllers a v2 cgroup gets enabled for stats, when the parent offers them.
-const V2_STATS: [&str; 4] = ["memory", "pids", "cpu", "io"];
+pub(crate) const V2_STATS: [&str; 4] = ["memory", "pids", "cpu", "io"];
 
 /// One directory of the cgroup, in one hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,17 +69,17 @@ pub struct Dir {
 #[derive(Debug)]
 pub struct Cgroup {
     /// `parent/name`, for messages.
-    name: String,
+    pub(crate) name: String,
     /// The layout it lives in.
-    kind: Kind,
+    pub(crate) kind: Kind,
     /// Its directory in each hierarchy.
-    dirs: Vec<Dir>,
+    pub(crate) dirs: Vec<Dir>,
     /// Directories `create` made, in the order made (parents first); removed in reverse.
-    created: Vec<PathBuf>,
+    pub(crate) created: Vec<PathBuf>,
 }
 
 /// The relative path `parent/name`, and whether it is absolute (from the hierarchy's root).
-fn placement(name: &str, parent: Option<&str>) -> Result<(String, bool)> {
+pub(crate) fn placement(name: &str, parent: Option<&str>) -> Result<(String, bool)> {
     if !is_valid_name(name) {
         return Err(Error::msg(
             "cgroup name",
@@ -98,60 +103,39 @@ fn placement(name: &str, parent: Option<&str>) -> Result<(String, bool)> {
 }
 
 /// The directory of `rel` in hierarchy `h`.
-fn dir_in(h: &Hierarchy, rel: &str, absolute: bool) -> PathBuf {
+pub(crate) fn dir_in(h: &Hierarchy, rel: &str, absolute: bool) -> PathBuf {
     under(if absolute { &h.mount } else { &h.own }, rel)
 }
 
 /// The hierarchies a cgroup lives in: every managed v1 one plus the unified tree (hybrid), or
 /// the unified tree alone (v2).
-fn hierarchies(layout: &Layout) -> Vec<Hierarchy> {
+pub(crate) fn hierarchies(layout: &Layout) -> Vec<Hierarchy> {
     layout.hierarchies.clone()
 }
 
 impl Cgroup {
     /// Creates `name` (under `limits.parent`, relative to the caller's own cgroup unless it
-    /// starts with `/`) in every hierarchy the layout has, and applies the limits. On failure
-    /// nothing it made is left.
+    /// starts with `/`) in every hierarchy the layout has, and applies the limits: the plan of
+    /// [`Cgroup::plan_create`], applied. On failure nothing it made is left.
     pub fn create(name: &str, limits: &Cgroups) -> Result<Cgroup> {
-        let layout = Layout::detect()?;
-        Cgroup::create_in(&layout, name, limits)
+        Cgroup::plan_create(name, limits)?.apply()
     }
 
     /// [`Cgroup::create`] on a given layout.
     pub fn create_in(layout: &Layout, name: &str, limits: &Cgroups) -> Result<Cgroup> {
-        let (rel, absolute) = placement(name, limits.parent.as_deref())?;
-        // The controllers the limits need, known before the real plan (which depends on files
-        // that exist only once the cgroup does).
-        let guess = Current {
-            swap_accounting: true,
-            cpu_max: None,
-        };
-        let needed = limits::controllers(&limits::plan(layout.kind, limits, &guess)?);
-        check_v1_controllers(layout, &needed)?;
-        let mut cg = Cgroup {
-            name: rel.clone(),
-            kind: layout.kind,
-            dirs: Vec::new(),
-            created: Vec::new(),
-        };
-        let made = cg
-            .make_dirs(layout, &rel, absolute, &needed)
-            .and_then(|()| {
-                if cg.dirs.iter().any(|d| populated(&d.path)) {
-                    return Err(Error::msg(
-                        "in use",
-                        "it exists and has processes (another container with that name?)",
-                    ));
-                }
-                cg.set(limits)
-            });
-        match made {
-            Ok(()) => Ok(cg),
-            Err(e) => {
-                cg.remove_created();
-                Err(e.context(format!("create cgroup {rel}")))
-            }
-        }
+        Cgroup::plan_create_in(layout, name, limits)?.apply()
+    }
+
+    /// What [`Cgroup::create`] would do, as a plan to print or apply; reads the tree, changes
+    /// nothing.
+    pub fn plan_create(name: &str, limits: &Cgroups) -> Result<CreatePlan> {
+        let layout = Layout::detect()?;
+        Cgroup::plan_create_in(&layout, name, limits)
+    }
+
+    /// [`Cgroup::plan_create`] on a given layout.
+    pub fn plan_create_in(layout: &Layout, name: &str, limits: &Cgroups) -> Result<CreatePlan> {
+        steps::plan_create(layout, name, limits)
     }
 
     /// Opens the existing cgroup `parent/name` (placed as [`Cgroup::create`] places it): its
@@ -209,14 +193,7 @@ impl Cgroup {
     /// The directory of v1 controller `controller`, or the unified one on v2 (`""` = the
     /// cgroup's core files: the unified directory on v2, none on v1).
     pub fn dir_for(&self, controller: &str) -> Option<&Path> {
-        let d = if self.kind == Kind::V2 {
-            self.dirs.iter().find(|d| d.hierarchy.unified)
-        } else if controller.is_empty() {
-            None
-        } else {
-            self.dirs.iter().find(|d| d.hierarchy.has(controller))
-        };
-        d.map(|d| d.path.as_path())
+        dir_for(self.kind, &self.dirs, controller).map(|d| d.path.as_path())
     }
 
     /// The unified directory (v2, or the cgroup2 tree of a hybrid layout).
@@ -227,140 +204,54 @@ impl Cgroup {
             .map(|d| d.path.as_path())
     }
 
-    /// Makes the directory in each hierarchy (and missing parents), recording what it made.
-    fn make_dirs(
-        &mut self,
-        layout: &Layout,
-        rel: &str,
-        absolute: bool,
-        needed: &[(&'static str, &'static str)],
-    ) -> Result<()> {
-        for h in hierarchies(layout) {
-            let base = if absolute {
-                h.mount.clone()
-            } else {
-                h.own.clone()
-            };
-            let mut path = base.clone();
-            for part in rel.split('/') {
-                let parent = path.clone();
-                path.push(part);
-                if h.unified && layout.kind == Kind::V2 {
-                    enable_controllers(&parent, needed, layout.kind)?;
-                }
-                match fs::create_dir(&path) {
-                    Ok(()) => self.created.push(path.clone()),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(Error::io(format!("mkdir {}", path.display()), e)),
-                }
-                // An existing parent with an empty cpuset is filled too: a child cannot get
-                // CPUs its parent does not have.
-                if h.has("cpuset") {
-                    fill_cpuset(&parent, &path)?;
-                }
-            }
-            self.dirs.push(Dir { hierarchy: h, path });
-        }
-        Ok(())
-    }
-
-    /// Applies `limits` to the live cgroup (what `create` does after making it, and `set`).
-    /// A write the kernel refuses because of another value's order (v1 `memory.limit_in_bytes`
-    /// above the old `memory.memsw.limit_in_bytes`, a lowered memsw below the old limit) is
-    /// retried once after the others.
+    /// Applies `limits` to the live cgroup: the plan of [`Cgroup::set_actions`], applied.
     pub fn set(&self, limits: &Cgroups) -> Result<()> {
-        let current = self.current();
-        let steps = limits::plan(self.kind, limits, &current)?;
-        let mut deferred: Vec<&Step> = Vec::new();
-        for step in &steps {
-            match self.apply(step) {
-                Err(e) if e.errno == Some(Errno::EINVAL) && self.kind != Kind::V2 => {
-                    deferred.push(step)
-                }
-                r => r?,
-            }
-        }
-        for step in deferred {
-            self.apply(step)?;
-        }
-        if limits.freezer.as_deref() == Some("FROZEN") {
-            self.wait_frozen(true)?;
-        }
-        Ok(())
+        steps::set(self, limits)
     }
 
-    /// What the plan needs to know about this cgroup's files.
-    fn current(&self) -> Current {
-        let mem = self.dir_for("memory");
-        let swap_file = if self.kind == Kind::V2 {
-            "memory.swap.max"
-        } else {
-            "memory.memsw.limit_in_bytes"
-        };
-        Current {
-            swap_accounting: mem.is_some_and(|d| d.join(swap_file).exists()),
-            cpu_max: self
-                .dir_for("cpu")
-                .filter(|_| self.kind == Kind::V2)
-                .and_then(|d| files::read(&d.join("cpu.max")).ok())
-                .map(|s| s.trim().to_string()),
-        }
+    /// The actions [`Cgroup::set`] would take (one `write` per limit file, a `device_program`
+    /// on v2), planned from the cgroup's current files; changes nothing.
+    pub fn set_actions(&self, limits: &Cgroups) -> Result<Vec<Action>> {
+        steps::set_actions(self, limits)
     }
 
-    /// Applies one step.
-    fn apply(&self, step: &Step) -> Result<()> {
-        let field = format!("cgroups.{}", step.field);
-        let dir = self.dir_for(step.controller).ok_or_else(|| {
-            Error::msg(
-                field.clone(),
-                format!(
-                    "the {} controller is not available ({} layout)",
-                    if step.controller.is_empty() {
-                        "core"
-                    } else {
-                        step.controller
-                    },
-                    self.kind.name()
-                ),
-            )
-        })?;
-        match &step.action {
-            Action::Write { file, value } => {
-                let path = dir.join(file);
-                if !path.exists() {
-                    return Err(Error::msg(
-                        field,
-                        format!(
-                            "{} does not exist: not supported by this kernel ({} layout)",
-                            path.display(),
-                            self.kind.name()
-                        ),
-                    ));
-                }
-                files::write(&path, value).map_err(|e| e.context(field))
-            }
-            Action::DeviceProgram(rules) => {
-                let fd = open_dir(dir)?;
-                devices::attach(&fd, rules).map_err(|(what, errno)| {
-                    Error::sys(format!("{field}: {what} on {}", dir.display()), errno)
-                })
-            }
-        }
+    /// The actions that move a process in: one `join` per hierarchy, writing `pid` to the
+    /// directory's `cgroup.procs`. With `None` (a pid not known yet) the JSON has
+    /// `"pid": null` and the shell form writes `"$pid"`.
+    pub fn join_action(&self, pid: Option<i32>) -> Vec<Action> {
+        steps::join_actions(&self.dirs, pid.map_or(Who::Var, Who::Pid))
+    }
+
+    /// The actions that move the calling process in ([`Cgroup::join_self`]): `"pid": 0`, the
+    /// kernel's name for the writing process, and `$$` in the shell form.
+    pub fn join_self_action(&self) -> Vec<Action> {
+        steps::join_actions(&self.dirs, Who::Myself)
     }
 
     /// Moves process `pid` (its whole thread group) into the cgroup in every hierarchy, by
-    /// writing `cgroup.procs`.
+    /// writing `cgroup.procs`: the actions of [`Cgroup::join_action`], each traced as `join`.
     pub fn join(&self, pid: i32) -> Result<()> {
-        for d in &self.dirs {
-            files::write(&d.path.join("cgroup.procs"), &pid.to_string())
-                .map_err(|e| e.context(format!("join cgroup {} with pid {pid}", self.name)))?;
-        }
-        Ok(())
+        self.walk_join(Who::Pid(pid))
+            .map_err(|e| e.context(format!("join cgroup {} with pid {pid}", self.name)))
     }
 
-    /// Moves the calling process in ([`Cgroup::join`] with its own pid).
+    /// Moves the calling process in, writing `0` (the writer itself, see cgroups(7)): the
+    /// actions of [`Cgroup::join_self_action`].
     pub fn join_self(&self) -> Result<()> {
-        self.join(std::process::id() as i32)
+        self.walk_join(Who::Myself)
+            .map_err(|e| e.context(format!("join cgroup {}", self.name)))
+    }
+
+    fn walk_join(&self, who: Who) -> Result<()> {
+        let value = match who {
+            Who::Pid(pid) => pid.to_string(),
+            Who::Myself | Who::Var => "0".to_string(),
+        };
+        let actions = steps::join_actions(&self.dirs, who);
+        for (d, a) in self.dirs.iter().zip(&actions) {
+            trace::action(a, || files::write(&d.path.join("cgroup.procs"), &value))?;
+        }
+        Ok(())
     }
 
     /// Freezes (`true`) or thaws every process in the cgroup, and waits (bounded) until the
@@ -410,7 +301,7 @@ impl Cgroup {
 
     /// Waits (bounded) until the freezer reports `frozen`; v1 passes through `FREEZING`, v2
     /// sets `frozen 1` in `cgroup.events` once every task has stopped.
-    fn wait_frozen(&self, frozen: bool) -> Result<()> {
+    pub(crate) fn wait_frozen(&self, frozen: bool) -> Result<()> {
         let deadline = Instant::now() + FREEZE_TIMEOUT;
         while self.is_frozen()? != frozen {
             if Instant::now() >= deadline {
@@ -507,26 +398,23 @@ impl Cgroup {
         self.remove_empty(EMPTY_TIMEOUT)
     }
 
-    /// Waits (bounded) for the cgroup to empty, then removes it bottom-up, reporting every
-    /// directory it could not remove. Parents made by `create` are removed when empty.
-    pub fn remove_empty(mut self, timeout: Duration) -> Result<()> {
+    /// The actions [`Cgroup::remove_empty`] takes once the cgroup is empty: one `remove` per
+    /// hierarchy where its directory exists (with its sub-cgroups, deepest first), then one per
+    /// parent `create` made, deepest first, kept if something else uses it by then.
+    pub fn remove_actions(&self) -> Vec<Action> {
+        steps::remove_ops(self)
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect()
+    }
+
+    /// Waits (bounded) for the cgroup to empty, then removes it bottom-up (the actions of
+    /// [`Cgroup::remove_actions`], each traced as `remove`), reporting every directory it could
+    /// not remove.
+    pub fn remove_empty(self, timeout: Duration) -> Result<()> {
         let waited = self.wait_empty(timeout);
-        let mut failed = Vec::new();
         let deadline = Instant::now() + timeout;
-        for d in &self.dirs {
-            remove_tree(&d.path, deadline, &mut failed);
-        }
-        // Parents this run made, deepest first; one someone else uses now stays.
-        self.created
-            .retain(|p| !self.dirs.iter().any(|d| &d.path == p));
-        while let Some(p) = self.created.pop() {
-            match fs::remove_dir(&p) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => {}
-                Err(e) => failed.push(format!("{}: {e}", p.display())),
-            }
-        }
+        let failed = steps::remove(&self, deadline);
         if !failed.is_empty() {
             return Err(Error::msg(
                 format!("remove cgroup {}", self.name),
@@ -537,7 +425,7 @@ impl Cgroup {
     }
 
     /// Removes the directories a failed create made, deepest first (they are empty).
-    fn remove_created(&mut self) {
+    pub(crate) fn remove_created(&mut self) {
         while let Some(p) = self.created.pop() {
             let _ = fs::remove_dir(&p);
         }
@@ -546,7 +434,10 @@ impl Cgroup {
 
 /// Fails unless every v1 controller in `needed` has a mounted hierarchy; the error names the
 /// field that needs it and the layout.
-fn check_v1_controllers(layout: &Layout, needed: &[(&'static str, &'static str)]) -> Result<()> {
+pub(crate) fn check_v1_controllers(
+    layout: &Layout,
+    needed: &[(&'static str, &'static str)],
+) -> Result<()> {
     if layout.kind == Kind::V2 {
         return Ok(());
     }
@@ -564,78 +455,21 @@ fn check_v1_controllers(layout: &Layout, needed: &[(&'static str, &'static str)]
     Ok(())
 }
 
-/// v2: enables `needed` (an error naming the field when unavailable) and the stats controllers
-/// (when available) in `dir`'s `cgroup.subtree_control`, so its children get them.
-fn enable_controllers(
-    dir: &Path,
-    needed: &[(&'static str, &'static str)],
-    kind: Kind,
-) -> Result<()> {
-    let available = files::read(&dir.join("cgroup.controllers"))?;
-    let available: Vec<&str> = available.split_whitespace().collect();
-    let enabled = files::read(&dir.join("cgroup.subtree_control"))?;
-    let enabled: Vec<&str> = enabled.split_whitespace().collect();
-    let mut want = Vec::new();
-    for (c, field) in needed {
-        if !available.contains(c) {
-            return Err(Error::config(
-                format!("cgroups.{field}"),
-                format!(
-                    "the {c} controller is not available in {} ({} layout)",
-                    dir.display(),
-                    kind.name()
-                ),
-            ));
-        }
-        want.push(*c);
+/// The directory of v1 controller `controller` among `dirs`, or the unified one on v2 (`""` =
+/// the cgroup's core files: the unified directory on v2, none on v1).
+pub(crate) fn dir_for<'a>(kind: Kind, dirs: &'a [Dir], controller: &str) -> Option<&'a Dir> {
+    if kind == Kind::V2 {
+        dirs.iter().find(|d| d.hierarchy.unified)
+    } else if controller.is_empty() {
+        None
+    } else {
+        dirs.iter().find(|d| d.hierarchy.has(controller))
     }
-    if !want.is_empty() {
-        let todo: Vec<String> = want
-            .iter()
-            .filter(|c| !enabled.contains(c))
-            .map(|c| format!("+{c}"))
-            .collect();
-        if !todo.is_empty() {
-            files::write(&dir.join("cgroup.subtree_control"), &todo.join(" ")).map_err(|e| {
-                if e.errno == Some(Errno::EBUSY) {
-                    Error {
-                        detail: Some(
-                            "it has processes of its own (cgroup v2's no-internal-process rule)"
-                                .into(),
-                        ),
-                        ..e
-                    }
-                } else {
-                    e
-                }
-            })?;
-        }
-    }
-    // The stats controllers are a convenience: the cgroup works without them.
-    for c in V2_STATS {
-        if available.contains(&c) && !enabled.contains(&c) && !want.contains(&c) {
-            let _ = files::write(&dir.join("cgroup.subtree_control"), &format!("+{c}"));
-        }
-    }
-    Ok(())
-}
-
-/// v1: copies `cpuset.cpus` and `cpuset.mems` from `parent` into the new `dir` when empty, as
-/// a cpuset cgroup without them refuses tasks.
-fn fill_cpuset(parent: &Path, dir: &Path) -> Result<()> {
-    for file in ["cpuset.cpus", "cpuset.mems"] {
-        let mine = files::read(&dir.join(file))?;
-        if mine.trim().is_empty() {
-            let theirs = files::read(&parent.join(file))?;
-            files::write(&dir.join(file), theirs.trim())?;
-        }
-    }
-    Ok(())
 }
 
 /// Whether `dir` or a sub-cgroup has a process: v2 `cgroup.events` says so directly; v1 has
 /// only the `cgroup.procs` lists.
-fn populated(dir: &Path) -> bool {
+pub(crate) fn populated(dir: &Path) -> bool {
     if let Ok(events) = files::read(&dir.join("cgroup.events")) {
         return files::keyed(&events, "populated") == Some(1);
     }
@@ -659,7 +493,7 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 }
 
 /// The sub-cgroups of `dir`.
-fn subdirs(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn subdirs(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -672,7 +506,7 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 
 /// Removes `dir` and its sub-cgroups deepest first, retrying `EBUSY` (a task that has exited
 /// but is not yet unlinked from its cgroup) until `deadline`; failures go to `failed`.
-fn remove_tree(dir: &Path, deadline: Instant, failed: &mut Vec<String>) {
+pub(crate) fn remove_tree(dir: &Path, deadline: Instant, failed: &mut Vec<String>) {
     for child in subdirs(dir) {
         remove_tree(&child, deadline, failed);
     }

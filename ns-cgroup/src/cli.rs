@@ -17,12 +17,12 @@ use crate::limits::{self, Rule};
 
 /// The usage text; `docs/man/ns-cgroup.1.md` lists the same options.
 pub const USAGE: &str = "\
-Usage: ns-cgroup create NAME [--config FILE] [--parent PATH] [LIMITS]
-       ns-cgroup join NAME (--pid PID | [--] CMD [ARG...])
-       ns-cgroup set NAME [--config FILE] [LIMITS]
+Usage: ns-cgroup create NAME [--config FILE] [--parent PATH] [LIMITS] [SHOW]
+       ns-cgroup join NAME [SHOW] (--pid PID | [--] CMD [ARG...])
+       ns-cgroup set NAME [--config FILE] [LIMITS] [SHOW]
        ns-cgroup stats|watch|freeze|thaw NAME
        ns-cgroup kill NAME [SIGNAL]
-       ns-cgroup remove NAME [--timeout SECS]
+       ns-cgroup remove NAME [--timeout SECS] [SHOW]
 
 Create a container's cgroup below the caller's own cgroup (v1, hybrid and v2 layouts),
 apply limits, move a process in, report stats and events as JSON, and remove it.
@@ -32,6 +32,9 @@ Options:
       --parent PATH            place NAME under PATH (absolute: from the hierarchy's root)
       --pid PID                join: move PID instead of running CMD
       --timeout SECS           remove: wait at most SECS for processes to end (default 10)
+Show (create, join, set, remove; nothing is changed):
+      --plan                   print the actions as JSON
+      --explain                print the actions as a shell script
 Limits (override the config's):
       --memory BYTES           memory limit (64m, 1g, ...)
       --memory-reservation BYTES   memory soft limit
@@ -69,6 +72,15 @@ const VALUED: [&str; 14] = [
     "allow-device",
 ];
 
+/// What `--plan` and `--explain` print instead of acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// `--plan`: the actions as JSON.
+    Json,
+    /// `--explain`: the actions as a shell script.
+    Shell,
+}
+
 /// Where a cgroup is: its name and parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
@@ -101,6 +113,8 @@ pub enum Command {
     Kill(Target, Signal),
     /// Remove, waiting at most this long for processes to end.
     Remove(Target, Duration),
+    /// Print what the command (create, join, set or remove) would do, and do nothing.
+    Show(Show, Box<Command>),
 }
 
 fn options() -> getopts::Options {
@@ -114,6 +128,8 @@ fn options() -> getopts::Options {
         }
     }
     o.optflag("", "allow-all-devices", "");
+    o.optflag("", "plan", "");
+    o.optflag("", "explain", "");
     o.optflag("h", "help", "");
     o.optflag("V", "version", "");
     o
@@ -198,7 +214,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
         }
         Ok(())
     };
-    Ok(match verb.as_str() {
+    let show = match (m.opt_present("plan"), m.opt_present("explain")) {
+        (true, true) => return Err(Error::usage("--plan and --explain exclude each other")),
+        (true, false) => Some(Show::Json),
+        (false, true) => Some(Show::Shell),
+        (false, false) => None,
+    };
+    if show.is_some() && !["create", "join", "set", "remove"].contains(&verb.as_str()) {
+        return Err(Error::usage(format!(
+            "{verb}: --plan and --explain apply to create, join, set and remove"
+        )));
+    }
+    let command = match verb.as_str() {
         "create" | "set" => {
             only(&["config", "limits"])?;
             no_free(&free)?;
@@ -269,6 +296,10 @@ pub fn parse(args: Vec<OsString>) -> Result<Command> {
                 "unknown verb {verb:?} (see ns-cgroup --help)"
             )));
         }
+    };
+    Ok(match show {
+        Some(show) => Command::Show(show, Box::new(command)),
+        None => command,
     })
 }
 
@@ -477,6 +508,30 @@ mod tests {
     }
 
     #[test]
+    fn plan_and_explain_wrap_the_command() {
+        assert_eq!(
+            parse(os(&["create", "c1", "--plan", "--pids-max", "3"])).unwrap(),
+            parse(os(&["create", "c1", "--pids-max", "3"]))
+                .map(|c| Command::Show(Show::Json, Box::new(c)))
+                .unwrap()
+        );
+        assert_eq!(
+            parse(os(&["join", "c1", "--explain", "--", "sh", "--plan"])).unwrap(),
+            Command::Show(
+                Show::Shell,
+                Box::new(Command::JoinExec(target("c1"), os(&["sh", "--plan"])))
+            )
+        );
+        assert_eq!(
+            parse(os(&["remove", "c1", "--plan"])).unwrap(),
+            Command::Show(
+                Show::Json,
+                Box::new(Command::Remove(target("c1"), Duration::from_secs(10)))
+            )
+        );
+    }
+
+    #[test]
     fn kill_takes_a_signal_name_or_number() {
         assert_eq!(
             parse(os(&["kill", "c1"])).unwrap(),
@@ -504,6 +559,9 @@ mod tests {
             &["create", "c1", "--memory", "5x"][..],
             &["remove", "c1", "--pid", "3"][..],
             &["create", "c1", "--allow-device", "a 1:3"][..],
+            &["create", "c1", "--plan", "--explain"][..],
+            &["stats", "c1", "--plan"][..],
+            &["kill", "c1", "--explain"][..],
         ] {
             let e = parse(os(args)).unwrap_err();
             assert_eq!(e.code, 125, "{args:?}");

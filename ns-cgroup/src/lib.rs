@@ -10,6 +10,10 @@
 //! 4. [`stats::collect`], [`watch::watch`], [`Cgroup::freeze`], [`Cgroup::kill`] while it runs;
 //! 5. [`Cgroup::remove`] kills what is left, waits (bounded) and removes bottom-up.
 //!
+//! Every change to the tree (steps 2, 3 and 5, and `set`) is planned before it is made, as a
+//! list of [`common::plan::Action`]s that `--plan` prints and a run walks, tracing each
+//! ([`plan`]): [`Cgroup::plan_create`] then [`CreatePlan::apply`] is what `create` does.
+//!
 //! Everything here is single-threaded and synchronous; the only waits are bounded ones.
 
 pub mod cgroup;
@@ -18,8 +22,10 @@ pub mod devices;
 pub mod files;
 pub mod layout;
 pub mod limits;
+pub mod plan;
 pub mod stats;
 pub mod watch;
 
 pub use cgroup::Cgroup;
 pub use layout::{Kind, Layout};
+pub use plan::CreatePlan;

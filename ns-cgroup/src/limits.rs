@@ -17,6 +17,11 @@
 //!   `BPF_PROG_TYPE_CGROUP_DEVICE` program ([`crate::devices`]);
 //! - `freezer` → v1 `freezer.state`, v2 `cgroup.freeze`, applied last.
 //!
+//! On v1 the kernel refuses a `memory.limit_in_bytes` above the current
+//! `memory.memsw.limit_in_bytes` (and a memsw limit below the memory limit), so when both are
+//! set and the new memory limit is above the current memsw limit, memsw is written first. The
+//! order is decided here, from [`Current`], so the plan printed is the order applied.
+//!
 //! Without `allowed_devices` and `allow_all_devices`, the device policy is left as inherited
 //! from the parent: the caller decides policy, and an empty list must not lock a container out of
 //! `/dev/null`. See [cgroups(7)](https://man7.org/linux/man-pages/man7/cgroups.7.html) and the
@@ -131,6 +136,9 @@ pub struct Current {
     pub swap_accounting: bool,
     /// The v2 `cpu.max` text (`max 100000`), for changing one half of it.
     pub cpu_max: Option<String>,
+    /// v1: the current `memory.memsw.limit_in_bytes`; `None` when unlimited or unknown (a new
+    /// cgroup's is unlimited). Decides whether memory or memory + swap is written first.
+    pub memsw_limit: Option<u64>,
 }
 
 /// The v2 `cpu.weight` for a v1 `cpu.shares` value (runc's and crun's formula).
@@ -332,7 +340,25 @@ pub fn plan(kind: Kind, c: &Cgroups, current: &Current) -> Result<Vec<Step>> {
             },
         });
     }
+    if !v2 {
+        order_memsw(&mut steps, c, current);
+    }
     Ok(steps)
+}
+
+/// v1: moves the memsw write before the memory write when the new memory limit is above the
+/// current memsw limit (the kernel would refuse the memory write first; -1 is unlimited).
+fn order_memsw(steps: &mut Vec<Step>, c: &Cgroups, current: &Current) {
+    let pos = |field| steps.iter().position(|s| s.field == field);
+    let (Some(memory), Some(mem), Some(swap)) = (c.memory, pos("memory"), pos("memory_swap"))
+    else {
+        return;
+    };
+    let new = u64::try_from(memory.0).unwrap_or(u64::MAX);
+    if new > current.memsw_limit.unwrap_or(u64::MAX) {
+        let step = steps.remove(swap);
+        steps.insert(mem, step);
+    }
 }
 
 /// The controllers a plan needs, each once, in first-use order (`""` left out), each with the
@@ -420,7 +446,7 @@ mod tests {
         c.pids_max = Some(10);
         let cur = Current {
             swap_accounting: true,
-            cpu_max: None,
+            ..Current::default()
         };
         let steps = plan(Kind::Hybrid, &c, &cur).unwrap();
         assert_eq!(
@@ -455,6 +481,7 @@ mod tests {
         let cur = Current {
             swap_accounting: true,
             cpu_max: Some("max 100000".into()),
+            memsw_limit: None,
         };
         assert_eq!(
             writes(&plan(Kind::V2, &c, &cur).unwrap()),
@@ -466,6 +493,43 @@ mod tests {
                 ("cpu.max", "20000 100000".into()),
                 ("cgroup.freeze", "1".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn v1_memsw_goes_first_when_memory_rises_above_the_current_memsw() {
+        let mut c = empty();
+        c.memory = Some(Bytes(256 << 20));
+        c.memory_swap = Some(Bytes(512 << 20));
+        let mut cur = Current {
+            swap_accounting: true,
+            memsw_limit: Some(128 << 20),
+            ..Current::default()
+        };
+        let files = |cur: &Current| -> Vec<&str> {
+            plan(Kind::V1, &c, cur)
+                .unwrap()
+                .into_iter()
+                .filter_map(|s| match s.action {
+                    Action::Write { file, .. } => Some(file),
+                    Action::DeviceProgram(_) => None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            files(&cur),
+            ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
+        );
+        // Lowering (or a new cgroup, unlimited): memory first.
+        cur.memsw_limit = Some(1 << 30);
+        assert_eq!(
+            files(&cur),
+            ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+        );
+        cur.memsw_limit = None;
+        assert_eq!(
+            files(&cur),
+            ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
         );
     }
 

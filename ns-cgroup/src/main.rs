@@ -4,6 +4,9 @@
 //! One program with verbs (see ns-cgroup(1)). `join NAME -- CMD` is the chain form: it moves
 //! itself in, then execs CMD through `std::process::Command` (which resets SIGPIPE and the
 //! signal mask), so CMD and all its children start inside. Everything else is in the library.
+//!
+//! The trace file (`NS_TRACE`) is opened first, before anything can fail half-way, so every
+//! action a run applies is recorded ([`ns_cgroup::plan`]).
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -13,6 +16,9 @@ use ns_cgroup::Cgroup;
 use ns_cgroup::cli::{self, Command, Target};
 
 fn main() {
+    if let Err(e) = common::trace::init_from_env() {
+        common::cli::fatal("ns-cgroup", &e);
+    }
     let argv = std::env::args_os().skip(1).collect();
     match cli::parse(argv).and_then(run) {
         Ok(code) => std::process::exit(code),
@@ -28,6 +34,10 @@ fn run(cmd: Command) -> Result<i32> {
     match cmd {
         Command::Info(text) => {
             // A closed stdout (`ns-cgroup --help | head -0`) is not an error worth a message.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+        Command::Show(show, cmd) => {
+            let text = ns_cgroup::plan::render(show, *cmd)?;
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
         Command::Create(t, limits) => {

@@ -76,3 +76,35 @@ fn bad_limits_name_the_field() {
     assert_eq!(code, 125);
     assert!(err.contains("cgroups: unknown field"), "{err}");
 }
+
+/// A trace file that cannot be opened (`NS_TRACE` naming a missing directory) fails the run
+/// before anything is done: one line naming the file, status 125.
+#[test]
+fn an_unopenable_trace_file_is_an_error() {
+    let out = Command::new(BIN)
+        .args(["remove", "nscg-never-made"])
+        .env("NS_TRACE", "/nonexistent/dir/trace")
+        .output()
+        .expect("run ns-cgroup");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("ns-cgroup: open trace file /nonexistent/dir/trace"),
+        "{err}"
+    );
+}
+
+/// `--plan` and `--explain` exclude each other and apply only to create, join, set and remove.
+#[test]
+fn plan_and_explain_are_usage_errors_elsewhere() {
+    for args in [
+        &["create", "x", "--plan", "--explain"][..],
+        &["stats", "x", "--plan"][..],
+        &["kill", "x", "--explain"][..],
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!((code, out.as_str()), (125, ""), "{args:?}: {err}");
+        assert!(err.starts_with("ns-cgroup: usage: "), "{err}");
+    }
+}
