@@ -65,6 +65,16 @@ pub fn parse(opts: &getopts::Options, words: &[String]) -> Result<getopts::Match
     Ok(m)
 }
 
+/// Writes `text` to stdout. Rust ignores `SIGPIPE`, so a reader that went away (`| head`)
+/// shows as `EPIPE`: that is an error like any other write error, reported in one line.
+pub fn print(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("write to stdout", e))
+}
+
 /// Prints `tool: <error>` on stderr and exits with the error's status.
 pub fn fatal(tool: &str, err: &Error) -> ! {
     eprintln!("{tool}: {err}");

@@ -5,8 +5,11 @@
 //! large config cannot push a re-exec over `ARG_MAX`. A consumer removes the variables it took
 //! before it runs anything that is not one of our stages.
 
-/// ns-init's end of the `SOCK_SEQPACKET` sync socket (see [`crate::sync`]).
+/// ns-init's end of the `SOCK_SEQPACKET` sync socket (see [`crate::sync`]), or the read end of
+/// a script's pipe (see [`crate::sync_pipe`]).
 pub const ENV_SYNC_FD: &str = "NS_SYNC_FD";
+/// A writable fd ns-init writes its `ready` line to, then closes (a script's pipe).
+pub const ENV_READY_FD: &str = "NS_READY_FD";
 /// A readable fd holding the canonical config JSON (a sealed memfd from `ns-exec`).
 pub const ENV_CONFIG_FD: &str = "NS_CONFIG_FD";
 /// A writable fd to append log lines to.

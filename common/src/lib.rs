@@ -14,10 +14,12 @@ pub mod fault;
 pub mod fd;
 pub mod handoff;
 pub mod log;
+pub mod mount_api;
 pub mod net;
 pub mod ns;
 pub mod plan;
 pub mod sync;
+pub mod sync_pipe;
 pub mod sys;
 pub mod trace;
 

@@ -76,9 +76,9 @@ impl Action {
     }
 
     /// A short name of what the action acts on, for the trace: the first of the parameters
-    /// `target`, `path`, `file`, `name` that is a string.
+    /// `path`, `target`, `file`, `name` that is a string.
     pub fn what(&self) -> Option<&str> {
-        ["target", "path", "file", "name"]
+        ["path", "target", "file", "name"]
             .iter()
             .find_map(|k| self.args.get(*k).and_then(Value::as_str))
     }

@@ -57,7 +57,7 @@ pub fn enabled() -> bool {
 }
 
 /// Microseconds since the epoch, now.
-fn now_us() -> u64 {
+pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)

@@ -26,6 +26,9 @@ Options:
       --root DIR        the state directory (default: /run/ns-tools)
       --init PATH       the ns-init program (default: $NS_INIT, else beside ns-exec,
                         else ../libexec/ns-tools/ns-init from ns-exec's folder)
+      --plan            print the run's steps as JSON and change nothing
+      --explain         print the run's steps as a shell script of util-linux,
+                        iproute2 and cgroupfs commands, and change nothing
       --dry-run         gc: list what would be removed, remove nothing
       --json            doctor: print the report as one JSON document
   -h, --help            print this help
@@ -79,8 +82,19 @@ pub struct RunArgs {
     pub root: PathBuf,
     /// `--init`.
     pub init: Option<PathBuf>,
+    /// `--plan` or `--explain`: print the plan instead of running.
+    pub show: Option<Show>,
     /// The command.
     pub command: Vec<OsString>,
+}
+
+/// How to print a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// As JSON (`--plan`).
+    Plan,
+    /// As a shell script (`--explain`).
+    Explain,
 }
 
 /// Options of `enter`.
@@ -110,6 +124,8 @@ fn options() -> getopts::Options {
         .optopt("", "root", "", "DIR")
         .optopt("", "init", "", "PATH")
         .optflag("", "dry-run", "")
+        .optflag("", "plan", "")
+        .optflag("", "explain", "")
         .optflag("", "json", "")
         .optflag("h", "help", "")
         .optflag("V", "version", "");
@@ -160,6 +176,12 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
     }
     let name = m.opt_str("name");
     check_name(name.as_deref())?;
+    let show = match (m.opt_present("plan"), m.opt_present("explain")) {
+        (true, true) => return Err(Error::usage("give --plan or --explain, not both")),
+        (true, false) => Some(Show::Plan),
+        (false, true) => Some(Show::Explain),
+        (false, false) => None,
+    };
     Ok(Invocation::Run(RunArgs {
         config: m
             .opt_str("config")
@@ -171,6 +193,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
         log: m.opt_str("log").map(PathBuf::from),
         root,
         init: m.opt_str("init").map(PathBuf::from),
+        show,
         command: split.rest,
     }))
 }
@@ -183,7 +206,9 @@ fn parse_enter(
 ) -> Result<Invocation> {
     let split = cli::split(words, &VALUED)?;
     let m = cli::parse(&options(), &split.opts)?;
-    for only_run in ["config", "rootfs", "name", "pid-file", "init", "dry-run"] {
+    for only_run in [
+        "config", "rootfs", "name", "pid-file", "init", "dry-run", "plan", "explain",
+    ] {
         if m.opt_present(only_run) || outer.opt_present(only_run) {
             return Err(Error::usage(format!("--{only_run} does not go with enter")));
         }

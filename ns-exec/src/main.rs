@@ -9,6 +9,7 @@ mod cli;
 mod doctor;
 mod enter;
 mod gc;
+mod plan;
 mod run;
 mod spawn;
 mod state;

@@ -20,10 +20,11 @@ use common::config::Config;
 use common::handoff::{ENV_CONSOLE_FD, ENV_INIT_PATH};
 use common::ns::Namespace;
 use common::sync::{AfterGo, SyncSocket};
-use common::{Context, Error, Result, fault, ns_log, sys};
+use common::{Context, Error, Result, fault, ns_log, sys, trace};
 use ns_pty::Attached;
 
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, Show};
+use crate::plan::{self, STAGE};
 use crate::spawn::{self, Child, Handoff};
 use crate::state::{self, State, StateDir};
 use crate::wait::{self, Signals};
@@ -71,8 +72,14 @@ impl Drop for ChildGuard {
 pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     // A caller may have leaked fds to us; none may reach the container (CVE-2024-21626).
     sys::close_range_from(3, true).ctx(|| "mark inherited fds close-on-exec".into())?;
+    if args.show.is_none() {
+        trace::init_from_env()?;
+    }
     let rootfs = args.rootfs.as_deref().map(absolute).transpose()?;
-    let config = Config::load(&args.config, rootfs.as_deref())?;
+    let config_path = args.config.to_string_lossy();
+    let config = trace::step(STAGE, "config", Some(&config_path), || {
+        Config::load(&args.config, rootfs.as_deref())
+    })?;
     check_supported(&config)?;
     let name = match (&args.name, config.default_name()) {
         (Some(n), _) => n.clone(),
@@ -85,20 +92,24 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             return enter::enter_state(running, &args.command);
         }
     }
+    if let Some(show) = args.show {
+        return show_plan(&args, &config, &name, show);
+    }
     let mut signals = Signals::block(config.tty)?;
     if let Some(path) = &args.log {
         common::log::init(open_log(path)?, "ns-exec");
     }
     let init = find_init(args.init.as_deref())?;
-    let init_copy = std::fs::File::open(&init)
-        .and_then(|f| sys::sealed_memfd(c"ns-init", f, true).map_err(std::io::Error::from))
-        .ctx(|| format!("copy ns-init {} into a sealed memfd", init.display()))?;
+    let init_copy = protected_init(&init)?;
     ns_log!("container {name:?}, ns-init {}", init.display());
 
     // With a terminal: a pts handed in, or the master ns-init sends after `go`.
     let console = if config.tty { console()? } else { None };
     let mut terminal: Option<Attached> = None;
-    let mut dir = StateDir::create(&args.root, &name)?;
+    let state_path = args.root.join(&name);
+    let mut dir = trace::step(STAGE, "claim", Some(&state_path.to_string_lossy()), || {
+        StateDir::create(&args.root, &name)
+    })?;
     let (parent, child_end) = SyncSocket::pair()?;
     let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json()[..], false)
         .ctx(|| "create config memfd".into())?;
@@ -116,12 +127,19 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         log: log_fd.as_ref(),
         console: console.as_ref(),
     };
-    let guard = ChildGuard(Some(spawn::spawn(
-        &init_copy,
-        &args.command,
-        spawn::clone_flags(&config),
-        handoff,
-    )?));
+    // The clone step lasts until ns-init is ready: the clone, its exec and its config read.
+    let clone_start = trace::now_us();
+    let guard = ChildGuard(Some(
+        spawn::spawn(
+            &init_copy,
+            &args.command,
+            spawn::clone_flags(&config),
+            handoff,
+        )
+        .inspect_err(|e| {
+            trace::record(STAGE, "clone", None, clone_start, trace::now_us(), Some(e))
+        })?,
+    ));
     // Only the child may hold its end: EOF on ours must mean the child is gone.
     drop(child_end);
     drop(config_fd);
@@ -132,7 +150,21 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let pid = guard.child().pid.as_raw();
     ns_log!("cloned {pid}");
 
-    if let Some(e) = parent.wait_for_ready()? {
+    let ready = parent.wait_for_ready();
+    let failed = match &ready {
+        Ok(Some(e)) => Some(e.clone().into_error()),
+        Ok(None) => None,
+        Err(e) => Some(e.clone()),
+    };
+    trace::record(
+        STAGE,
+        "clone",
+        None,
+        clone_start,
+        trace::now_us(),
+        failed.as_ref(),
+    );
+    if let Some(e) = ready? {
         return Err(Failure::from_wire(e));
     }
     let start_time = state::start_time(pid)
@@ -144,9 +176,12 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let mut cgroup_ref = None;
     if let Some(limits) = &config.cgroups {
         let cg_name = limits.name.clone().unwrap_or_else(|| name.clone());
-        let cg = cgroup
-            .0
-            .insert(ns_cgroup::Cgroup::create(&cg_name, limits).map_err(|e| e.context("cgroups"))?);
+        // Traced step by step by ns-cgroup's code, as its plan lists them.
+        let cg = cgroup.0.insert(
+            ns_cgroup::Cgroup::plan_create(&cg_name, limits)
+                .and_then(|plan| plan.apply())
+                .map_err(|e| e.context("cgroups"))?,
+        );
         cg.join(pid).map_err(|e| e.context("cgroups"))?;
         ns_log!("cgroup {cg_name:?} created and joined");
         cgroup_ref = Some(state::CgroupRef {
@@ -154,19 +189,24 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             parent: limits.parent.clone(),
         });
     }
-    dir.record(&State {
+    let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
+    let state = State {
         v: 1,
         name: name.clone(),
         pid,
         start_time,
         config,
-        pid_file: args.pid_file.as_deref().map(absolute).transpose()?,
+        pid_file,
         cgroup: cgroup_ref,
+    };
+    let state_json = state_path.join("state.json");
+    trace::step(STAGE, "record", Some(&state_json.to_string_lossy()), || {
+        dir.record(&state)
     })?;
     // The network's host side, before the child is released.
     let networks = host_networks(&config_networks, pid)?;
-    if let Err(e) =
-        fault::point("ns-exec", "before-go").and_then(|()| parent.send_go(networks.clone()))
+    if let Err(e) = fault::point("ns-exec", "before-go")
+        .and_then(|()| trace::step(STAGE, "go", None, || parent.send_go(networks.clone())))
     {
         for n in &networks {
             let _ = ns_veth::undo(n);
@@ -189,13 +229,43 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         }
     }
     ns_log!("command running");
-    let status = signals.wait_forwarding(guard.child().pidfd.as_fd(), terminal.as_mut())?;
+    let status = trace::step(STAGE, "wait", None, || {
+        signals.wait_forwarding(guard.child().pidfd.as_fd(), terminal.as_mut())
+    })?;
     guard.reaped();
     if let Some(t) = terminal {
         t.finish()?;
     }
     ns_log!("container exited with status {status}");
     Ok(status)
+}
+
+/// Prints the run's plan (`--plan`) or its shell form (`--explain`); changes nothing.
+fn show_plan(
+    args: &RunArgs,
+    config: &Config,
+    name: &str,
+    show: Show,
+) -> std::result::Result<i32, Failure> {
+    let init = find_init(args.init.as_deref())?;
+    let config_path = absolute(&args.config)?;
+    let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
+    let run = plan::Run {
+        config_path: &config_path,
+        config,
+        name,
+        root: &args.root,
+        init: &init,
+        pid_file: pid_file.as_deref(),
+        command: &args.command,
+    };
+    let actions = plan::actions(&run)?;
+    let text = match show {
+        Show::Plan => plan::json(actions),
+        Show::Explain => plan::explain(&actions, &run),
+    };
+    common::cli::print(&text)?;
+    Ok(0)
 }
 
 /// The container's console when it has a terminal: the pts a caller handed in (`ns-pty --
@@ -205,6 +275,28 @@ fn console() -> Result<Option<OwnedFd>> {
     match std::env::var(ENV_CONSOLE_FD).ok().filter(|v| !v.is_empty()) {
         Some(text) => Ok(Some(common::fd::take(&text, ENV_CONSOLE_FD)?)),
         None => Ok(None),
+    }
+}
+
+/// The ns-init the child executes, protected so that no container process can ever write the
+/// host's file through `/proc/PID/exe` (CVE-2019-5736): a read-only view of it (a detached
+/// read-only bind mount of the file alone, which costs two system calls), or, where the kernel
+/// refuses that, a sealed in-memory copy (which costs a copy of the whole program per start).
+fn protected_init(init: &Path) -> Result<OwnedFd> {
+    let file = nix::fcntl::open(
+        init,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open ns-init {}", init.display()))?;
+    match common::mount_api::readonly_file(file.as_fd()) {
+        Ok(view) => Ok(view),
+        Err(e) => {
+            ns_log!("no read-only view of ns-init ({e}): copying it into a sealed memfd");
+            std::fs::File::open(init)
+                .and_then(|f| sys::sealed_memfd(c"ns-init", f, true).map_err(std::io::Error::from))
+                .ctx(|| format!("copy ns-init {} into a sealed memfd", init.display()))
+        }
     }
 }
 

@@ -3,10 +3,12 @@
 //! Everything the child needs (argv, environment, the fds at their protocol numbers) is built
 //! before `clone3`, so the child only makes system calls: set the parent-death signal, place
 //! three fds, reset the signal state it inherited (the parent blocks signals for its signalfd),
-//! and `execveat` a sealed in-memory copy of ns-init. That copy, not the host's file, is what
-//! `/proc/PID/exe` shows while ns-init runs inside the container, so a container process cannot
-//! reopen it for writing and replace the host's ns-init (CVE-2019-5736). The clone carries every configured namespace but the cgroup one, which
-//! ns-init unshares after `go`, once the host side has placed it in its cgroup.
+//! and `execveat` the protected ns-init (`run::protected_init`: a read-only view of the file,
+//! or a sealed in-memory copy). That, not the host's writable file, is what `/proc/PID/exe`
+//! shows while ns-init runs inside the container, so a container process cannot reopen it for
+//! writing and replace the host's ns-init (CVE-2019-5736). The clone carries every configured
+//! namespace but the cgroup one, which ns-init unshares after `go`, once the host side has
+//! placed it in its cgroup.
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
@@ -24,6 +26,7 @@ use common::handoff::{
 use common::ns::Namespace;
 use common::sync::SyncSocket;
 use common::sys::{self, Forked};
+use common::trace::ENV_TRACE;
 use common::{Error, Result, fd};
 
 /// The container's first process, seen from the parent.
@@ -76,7 +79,7 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
 }
 
 /// Clones the child into `flags`'s namespaces and execs the program `init` refers to (the
-/// sealed copy of ns-init) in it, with `command` after `--`. Returns once the child exists.
+/// protected ns-init) in it, with `command` after `--`. Returns once the child exists.
 pub fn spawn(
     init: &OwnedFd,
     command: &[OsString],
@@ -100,10 +103,13 @@ pub fn spawn(
             "env",
         )?);
     }
-    if let Some(spec) = std::env::var_os(ENV_FAULT) {
-        let mut entry = OsString::from(format!("{ENV_FAULT}="));
-        entry.push(spec);
-        envp.push(cstring(entry.as_bytes(), "NS_FAULT")?);
+    // The debugging variables go on to ns-init (docs/handoff.md §3).
+    for var in [ENV_FAULT, ENV_TRACE] {
+        if let Some(value) = std::env::var_os(var) {
+            let mut entry = OsString::from(format!("{var}="));
+            entry.push(value);
+            envp.push(cstring(entry.as_bytes(), var)?);
+        }
     }
     let sync = above_protocol(fds.sync)?;
     let config = above_protocol(fds.config)?;

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 
-use common::handoff::{ENV_CONFIG_FD, ENV_CONSOLE_FD, ENV_LOG_FD, ENV_SYNC_FD};
+use common::handoff::{ENV_CONFIG_FD, ENV_CONSOLE_FD, ENV_LOG_FD, ENV_READY_FD, ENV_SYNC_FD};
 use common::{Error, Result, cli, fd};
 
 /// The usage text; `docs/man/ns-init.1.md` lists the same options.
@@ -16,9 +16,13 @@ mounts and pivot_root, hostname, user, capabilities, cwd, environment.
 Options:
       --config FILE   read the container config from FILE (default: ./container.json)
       --config-fd N   read the container config from fd N (default: $NS_CONFIG_FD)
-      --sync-fd N     the sync socket to ns-exec (default: $NS_SYNC_FD)
+      --sync-fd N     the sync socket to ns-exec, or a pipe a script writes network
+                      contexts and then the go line into (default: $NS_SYNC_FD)
+      --ready-fd N    write the ready line to fd N, then close it (default: $NS_READY_FD)
       --log-fd N      append log lines to fd N (default: $NS_LOG_FD)
       --console-fd N  the container's terminal, a pts (default: $NS_CONSOLE_FD)
+      --plan          print the steps as JSON and change nothing
+      --explain       print the steps as a shell script and change nothing
   -h, --help          print this help
   -V, --version       print the version
 ";
@@ -39,6 +43,8 @@ pub enum Invocation {
     Info(String),
     /// Set up and run.
     Run(Args),
+    /// Print the plan (`--plan`, or `--explain` when `true`) and change nothing.
+    Plan(Args, bool),
 }
 
 /// Parsed options of a run.
@@ -46,8 +52,10 @@ pub enum Invocation {
 pub struct Args {
     /// The config.
     pub config: ConfigSource,
-    /// The sync socket, when run by ns-exec.
+    /// The sync socket (ns-exec) or pipe (a script).
     pub sync: Option<OwnedFd>,
+    /// Where to announce `ready` (a script's pipe).
+    pub ready: Option<OwnedFd>,
     /// The log fd.
     pub log: Option<OwnedFd>,
     /// The console (a pts), when the container has a terminal.
@@ -60,12 +68,22 @@ pub struct Args {
 pub fn parse(argv: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Result<Invocation> {
     let split = cli::split(
         argv,
-        &["config", "config-fd", "sync-fd", "log-fd", "console-fd"],
+        &[
+            "config",
+            "config-fd",
+            "sync-fd",
+            "ready-fd",
+            "log-fd",
+            "console-fd",
+        ],
     )?;
     let mut opts = getopts::Options::new();
     opts.optopt("", "config", "", "FILE")
         .optopt("", "config-fd", "", "N")
         .optopt("", "sync-fd", "", "N")
+        .optopt("", "ready-fd", "", "N")
+        .optflag("", "plan", "")
+        .optflag("", "explain", "")
         .optopt("", "log-fd", "", "N")
         .optopt("", "console-fd", "", "N")
         .optflag("h", "help", "")
@@ -91,6 +109,7 @@ pub fn parse(argv: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Resul
         }
     };
     let sync = fd_opt("sync-fd", ENV_SYNC_FD)?;
+    let ready = fd_opt("ready-fd", ENV_READY_FD)?;
     let log = fd_opt("log-fd", ENV_LOG_FD)?;
     let console = fd_opt("console-fd", ENV_CONSOLE_FD)?;
     let config = match (m.opt_str("config"), fd_opt("config-fd", ENV_CONFIG_FD)?) {
@@ -106,13 +125,20 @@ pub fn parse(argv: Vec<OsString>, env: impl Fn(&str) -> Option<String>) -> Resul
             "no command given (ns-init [OPTIONS] [--] CMD [ARG...])",
         ));
     }
-    Ok(Invocation::Run(Args {
+    let args = Args {
         config,
         sync,
+        ready,
         log,
         console,
         command: split.rest,
-    }))
+    };
+    Ok(match (m.opt_present("plan"), m.opt_present("explain")) {
+        (true, true) => return Err(Error::usage("give --plan or --explain, not both")),
+        (true, false) => Invocation::Plan(args, false),
+        (false, true) => Invocation::Plan(args, true),
+        (false, false) => Invocation::Run(args),
+    })
 }
 
 #[cfg(test)]

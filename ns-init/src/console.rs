@@ -38,7 +38,7 @@ use nix::sys::stat::{FileStat, Mode, SFlag, fchmod, fstat, major, minor, mknodat
 use nix::unistd::{Gid, Uid, fchown};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::rootfs::sys::{attach, clone_tree};
+use common::mount_api::{attach, clone_tree};
 use common::{Context, Error, Result};
 
 /// The first major number of the pts devices (`UNIX98_PTY_SLAVE_MAJOR`); they use 8 majors.

@@ -10,10 +10,11 @@ use std::ffi::{CString, OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 
 use common::config::Config;
-use common::{Context, Error, sys};
+use common::{Context, Error, sys, trace};
 
 use crate::console::Console;
 use crate::identity;
+use crate::plan::STAGE;
 
 /// `PATH` when the container's environment has none (the same default as runc and Docker).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -87,29 +88,36 @@ pub fn exec(argv: &[OsString], env: &[CString]) -> Error {
 }
 
 /// The last steps, shared by ns-init and `ns-exec enter`: look the user up (in the current
-/// root, so after the root switch), give it the console, take the identity and capabilities,
-/// reset the signal state,
-/// mark every fd above 2 close-on-exec, and exec `command` with the config's environment.
+/// root, so after the root switch), give it the console, take the identity and capabilities
+/// (the trace step `identity`), reset the signal state, mark every fd above 2 close-on-exec,
+/// and exec `command` with the config's environment (the trace step `exec`, recorded just
+/// before the `execve`, whose success nothing can record; a failed exec adds an error line).
 /// Returns only on failure.
 pub fn finish(config: &Config, command: &[OsString], console: Option<&Console>) -> Error {
     let run = || -> common::Result<std::convert::Infallible> {
-        let id = identity::lookup(config.user.as_deref())?;
-        if let Some(console) = console {
-            // The user must be able to use its terminal after the uid change.
-            console.give_to(id.uid)?;
-        }
-        let env = environment(&config.environment, id.home.as_deref());
-        identity::apply(
-            &id,
-            config.capabilities,
-            config.working_dir.as_deref(),
-            config.no_new_privileges,
-        )?;
+        let env = trace::step(STAGE, "identity", None, || {
+            let id = identity::lookup(config.user.as_deref())?;
+            if let Some(console) = console {
+                // The user must be able to use its terminal after the uid change.
+                console.give_to(id.uid)?;
+            }
+            identity::apply(
+                &id,
+                config.capabilities,
+                config.working_dir.as_deref(),
+                config.no_new_privileges,
+            )?;
+            Ok(environment(&config.environment, id.home.as_deref()))
+        })?;
         common::ns_log!("exec {:?}", command);
         common::fault::point("ns-init", "before-exec")?;
         sys::reset_signals();
         sys::close_range_from(3, true).ctx(|| "mark fds close-on-exec".into())?;
-        Err(exec(command, &env))
+        let start = trace::now_us();
+        trace::record(STAGE, "exec", None, start, start, None);
+        let err = exec(command, &env);
+        trace::record(STAGE, "exec", None, start, trace::now_us(), Some(&err));
+        Err(err)
     };
     match run() {
         Err(e) => e,

@@ -33,7 +33,7 @@ mod switch;
 mod users;
 mod verify;
 
-pub use files::lookup;
+pub use files::{lookup, lookup_in};
 pub use switch::apply;
 pub use users::resolve;
 

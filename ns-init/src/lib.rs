@@ -6,4 +6,5 @@
 pub mod console;
 pub mod exec;
 pub mod identity;
+pub mod plan;
 pub mod rootfs;

@@ -15,6 +15,11 @@ fn main() {
     match cli::parse(argv, |k| std::env::var(k).ok()) {
         Ok(cli::Invocation::Info(text)) => print!("{text}"),
         Ok(cli::Invocation::Run(args)) => run::run(args),
+        Ok(cli::Invocation::Plan(args, explain)) => {
+            if let Err(e) = run::print_plan(args, explain) {
+                common::cli::fatal("ns-init", &e)
+            }
+        }
         Err(e) => common::cli::fatal("ns-init", &e),
     }
 }

@@ -31,7 +31,6 @@
 mod apply;
 mod plan;
 mod resolve;
-pub(crate) mod sys;
 
 #[cfg(test)]
 mod tests;

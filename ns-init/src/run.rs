@@ -1,88 +1,186 @@
 //! The order of ns-init's steps, and where their errors go.
 //!
-//! Ordering constraints (docs/architecture.md):
-//! - nothing happens before `go`: the host side must have placed the process in its cgroup
-//!   and network first;
-//! - a cgroup namespace is unshared after `go`, so its root is the container's cgroup;
-//! - `setsid` before anything opens a terminal, so the command never shares the caller's
-//!   session (TIOCSTI injection);
-//! - mounts and `pivot_root` before the user lookup, which must read the container's
-//!   `/etc/passwd`, not the host's;
-//! - identity last: after it the process can no longer mount or set the hostname;
-//! - signals reset and every fd above 2 marked close-on-exec right before `execve`; the sync
-//!   socket is one of them, so a successful exec shows on the parent's side as EOF.
+//! The steps and their order come from [`ns_init::plan::steps`] (the module documents why);
+//! this file walks them, recording each in the trace under the name the plan prints. Before
+//! the first step: read the config, announce `ready` and wait for `go` from the host side. The
+//! host side is ns-exec over the sync socket, or a script over a pipe (docs/handoff.md §5), or
+//! nobody when ns-init runs alone.
 
-use nix::sched::{CloneFlags, unshare};
 use std::convert::Infallible;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
+use nix::sched::{CloneFlags, unshare};
+
 use common::config::Config;
-use common::ns::Namespace;
+use common::net::NetContext;
+use common::plan::Plan;
 use common::sync::SyncSocket;
-use common::{Context, Result, fault, ns_log};
+use common::{Context, Error, Result, fault, ns_log, sync_pipe, trace};
 use ns_init::console::Console;
-use ns_init::{exec, rootfs};
+use ns_init::plan::{InitStep, STAGE};
+use ns_init::{exec, identity, plan, rootfs};
 
 use crate::cli::{Args, ConfigSource};
 
+/// Who released ns-init.
+enum Host {
+    /// ns-exec, over the sync socket.
+    Socket(SyncSocket),
+    /// A script, over a pipe (taken when read).
+    Pipe(Option<OwnedFd>),
+    /// Nobody: ns-init runs alone.
+    Alone,
+}
+
+impl Host {
+    fn new(fd: Option<OwnedFd>) -> Result<Host> {
+        Ok(match fd {
+            None => Host::Alone,
+            Some(fd) if sync_pipe::is_pipe(&fd)? => Host::Pipe(Some(fd)),
+            Some(fd) => Host::Socket(SyncSocket::from_fd(fd)),
+        })
+    }
+
+    /// Announces `ready` and waits for `go`; returns the network contexts it brought.
+    fn ready_then_go(&mut self, ready: Option<OwnedFd>) -> Result<Vec<NetContext>> {
+        if let Some(fd) = ready {
+            sync_pipe::announce_ready(fd)?;
+        }
+        let networks = match self {
+            Host::Socket(s) => {
+                s.announce_ready()?;
+                s.wait_for_go()?
+            }
+            Host::Pipe(fd) => match fd.take() {
+                Some(fd) => sync_pipe::wait_for_go(fd)?,
+                None => Vec::new(),
+            },
+            Host::Alone => Vec::new(),
+        };
+        ns_log!("go received");
+        Ok(networks)
+    }
+
+    fn socket(&self) -> Option<&SyncSocket> {
+        match self {
+            Host::Socket(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 /// Runs the setup and execs the command; never returns.
 pub fn run(args: Args) -> ! {
-    let sync = args.sync.map(SyncSocket::from_fd);
     if let Some(log) = args.log {
         common::log::init(File::from(log), "ns-init");
     }
-    let config = args.config;
-    let err = match setup_and_exec(config, &args.command, args.console, sync.as_ref()) {
+    let mut host = match Host::new(args.sync) {
+        Ok(h) => h,
+        Err(e) => common::cli::fatal(STAGE, &e),
+    };
+    let err = match trace::init_from_env().and_then(|()| {
+        setup_and_exec(
+            args.config,
+            &args.command,
+            args.console,
+            args.ready,
+            &mut host,
+        )
+    }) {
         Err(e) => e,
         Ok(never) => match never {},
     };
     ns_log!("failed: {err}");
-    match &sync {
+    match host.socket() {
         // ns-exec prints it; printing here too would show the line twice.
         Some(s) => {
-            s.report_error("ns-init", &err);
+            s.report_error(STAGE, &err);
             std::process::exit(err.code)
         }
-        None => common::cli::fatal("ns-init", &err),
+        None => common::cli::fatal(STAGE, &err),
     }
+}
+
+/// Prints the plan (`--plan`) or its shell form (`--explain`); changes nothing.
+pub fn print_plan(args: Args, explain: bool) -> Result<()> {
+    let config = read_config(args.config)?;
+    let root = config
+        .rootfs
+        .clone()
+        .ok_or_else(|| Error::msg("plan", "the config names no rootfs"))?;
+    let id = identity::lookup_in(&root, config.user.as_deref())?;
+    let actions = plan::actions(&config, &args.command, &[], args.console.is_some(), &id)?;
+    let plan = Plan::new(STAGE, actions);
+    let text = if explain {
+        plan.to_shell(
+            "ns-init --explain: the container's setup with util-linux and iproute2.\n\
+             Run it inside the container's new namespaces, as ns-init would be run:\n\
+             unshare --mount --uts --ipc --pid --net --fork sh THIS-FILE",
+        )
+    } else {
+        plan.to_json()
+    };
+    common::cli::print(&text)
 }
 
 fn setup_and_exec(
     source: ConfigSource,
     command: &[std::ffi::OsString],
-    console: Option<std::os::fd::OwnedFd>,
-    sync: Option<&SyncSocket>,
+    console: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+    host: &mut Host,
 ) -> Result<Infallible> {
     let config = read_config(source)?;
-    let console = console.map(Console::new).transpose()?;
-    let mut networks = Vec::new();
-    if let Some(s) = sync {
-        s.announce_ready()?;
-        networks = s.wait_for_go()?;
-        ns_log!("go received");
+    let mut console = console.map(Console::new).transpose()?;
+    let networks = host.ready_then_go(ready)?;
+    fault::point(STAGE, "after-go")?;
+    for step in plan::steps(&config, console.is_some())? {
+        let name = step.name();
+        let traced = |f: &mut dyn FnMut() -> Result<()>| trace::step(STAGE, name, None, f);
+        let what = match &step {
+            InitStep::Hostname(h) => Some(h.clone()),
+            _ => None,
+        };
+        match step {
+            // Each of its actions is traced by ns_veth::apply.
+            InitStep::Network => {
+                ns_veth::apply(&networks, &config.routes).map_err(|e| e.context("network"))?;
+            }
+            InitStep::Setsid => traced(&mut || {
+                nix::unistd::setsid()
+                    .map(drop)
+                    .ctx(|| "setsid (ns-init must not lead a process group)".into())
+            })?,
+            InitStep::UnshareCgroupns => traced(&mut || {
+                unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())
+            })?,
+            InitStep::ConsoleStdio => traced(&mut || match &console {
+                Some(c) => c.make_stdio(),
+                None => Ok(()),
+            })?,
+            // Each of its steps is traced by rootfs::apply.
+            InitStep::Rootfs(steps) => {
+                rootfs::apply(&steps, console.as_ref())?;
+                ns_log!("root filesystem ready");
+                fault::point(STAGE, "after-rootfs")?;
+            }
+            InitStep::ConsoleInside => {
+                let made = trace::step(STAGE, name, None, || console_inside(host.socket()))?;
+                console = Some(made);
+            }
+            InitStep::Hostname(h) => trace::step(STAGE, name, what.as_deref(), || {
+                nix::unistd::sethostname(&h).ctx(|| format!("set hostname {h:?}"))
+            })?,
+            // The identity and the exec are one function, shared with `ns-exec enter`.
+            InitStep::Identity => {
+                return Err(exec::finish(&config, command, console.as_ref()));
+            }
+            InitStep::Exec => {}
+        }
     }
-    fault::point("ns-init", "after-go")?;
-    ns_veth::apply(&networks, &config.routes).map_err(|e| e.context("network"))?;
-    nix::unistd::setsid().ctx(|| "setsid (ns-init must not lead a process group)".into())?;
-    if config.has_namespace(Namespace::Cgroup) {
-        unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())?;
-    }
-    if let Some(console) = &console {
-        console.make_stdio()?;
-    }
-    rootfs::setup(&config, console.as_ref())?;
-    ns_log!("root filesystem ready");
-    let console = match console {
-        None if config.tty => Some(console_inside(sync)?),
-        other => other,
-    };
-    fault::point("ns-init", "after-rootfs")?;
-    if let Some(name) = config.hostname.as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(name).ctx(|| format!("set hostname {name:?}"))?;
-    }
-    Err(exec::finish(&config, command, console.as_ref()))
+    Err(Error::msg("ns-init", "the plan ended without an exec"))
 }
 
 /// Allocates the container's terminal in its own devpts (after the root switch), makes it
@@ -92,7 +190,7 @@ fn setup_and_exec(
 /// and no host pts path is ever opened in the container (CVE-2025-52565).
 fn console_inside(sync: Option<&SyncSocket>) -> Result<Console> {
     let sync = sync.ok_or_else(|| {
-        common::Error::msg(
+        Error::msg(
             "console",
             "a terminal (tty) needs a pts handed in (--console-fd) or ns-exec to relay one",
         )

@@ -22,6 +22,8 @@ its status is ns-pty's; without CMD, relay until the console is closed.
 
 Options:
       --console-socket PATH  receive the pty master on the unix socket PATH
+      --plan                 print the steps as JSON and change nothing
+      --explain              print the steps as a shell script (util-linux script)
   -h, --help                 print this help
   -V, --version              print the version
 ";
@@ -43,6 +45,13 @@ pub enum Invocation {
         /// The command, usually the runtime that will connect.
         command: Vec<OsString>,
     },
+    /// Print the plan of `inner`: as JSON (`--plan`) or as a shell script (`--explain`).
+    Plan {
+        /// What would run.
+        inner: Box<Invocation>,
+        /// `--plan` rather than `--explain`.
+        json: bool,
+    },
 }
 
 /// Parses argv (without argv\[0\]).
@@ -50,6 +59,8 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
     let split = cli::split(argv, &["console-socket"])?;
     let mut opts = getopts::Options::new();
     opts.optopt("", "console-socket", "", "PATH")
+        .optflag("", "plan", "")
+        .optflag("", "explain", "")
         .optflag("h", "help", "")
         .optflag("V", "version", "");
     let m = cli::parse(&opts, &split.opts)?;
@@ -62,7 +73,7 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
             env!("CARGO_PKG_VERSION")
         )));
     }
-    match m.opt_str("console-socket") {
+    let invocation = match m.opt_str("console-socket") {
         Some(path) if path.is_empty() => Err(Error::usage("--console-socket: empty path")),
         Some(path) => Ok(Invocation::Socket {
             path: path.into(),
@@ -73,6 +84,14 @@ pub fn parse(argv: Vec<OsString>) -> Result<Invocation> {
         )),
         None => Ok(Invocation::Chain {
             command: split.rest,
+        }),
+    }?;
+    match (m.opt_present("plan"), m.opt_present("explain")) {
+        (true, true) => Err(Error::usage("give --plan or --explain, not both")),
+        (false, false) => Ok(invocation),
+        (plan, _) => Ok(Invocation::Plan {
+            inner: Box::new(invocation),
+            json: plan,
         }),
     }
 }

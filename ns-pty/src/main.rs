@@ -7,6 +7,7 @@
 //! (`ns_pty`) for the pieces, and docs/handoff.md for `NS_CONSOLE_FD`.
 
 mod cli;
+mod plan;
 mod run;
 
 fn main() {
@@ -16,6 +17,10 @@ fn main() {
             print!("{text}");
             0
         }
+        Ok(cli::Invocation::Plan { inner, json }) => match run::print_plan(&inner, json) {
+            Ok(()) => 0,
+            Err(e) => common::cli::fatal("ns-pty", &e),
+        },
         Ok(invocation) => match run::run(invocation) {
             Ok(code) => code,
             Err(e) => common::cli::fatal("ns-pty", &e),

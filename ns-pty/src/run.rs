@@ -24,7 +24,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use common::{Context, Error, Result, exit, ns_log, sys};
+use common::{Context, Error, Result, exit, ns_log, sys, trace};
 use ns_pty::{
     CONSOLE_FD, Caller, ConsoleSocket, ENV_CONSOLE_FD, RawTerminal, Relay, copy_window_size,
     open_pty,
@@ -84,12 +84,13 @@ pub fn run(invocation: Invocation) -> Result<i32> {
     // Only the console is handed on: fds a caller leaked to us must not reach the command.
     sys::close_range_from(3, true).ctx(|| "mark inherited fds close-on-exec".into())?;
     let signals = block_signals()?;
+    trace::init_from_env()?;
     let Caller {
         stdin,
         stdout,
         size_from,
         raw,
-    } = Caller::attach()?;
+    } = step("attach", Caller::attach)?;
     let mut session = Session {
         signals,
         raw,
@@ -100,26 +101,52 @@ pub fn run(invocation: Invocation) -> Result<i32> {
         pending_io: Some((stdin, stdout)),
     };
     let status = match invocation {
-        Invocation::Info(_) => return Ok(exit::OK),
+        Invocation::Info(_) | Invocation::Plan { .. } => return Ok(exit::OK),
         Invocation::Chain { command } => {
-            let pty = open_pty()?;
-            session.resize(pty.master.as_fd())?;
-            session.child = Some(spawn(&command, Some(pty.peer))?);
-            session.start_relay(pty.master)?;
-            session.run()?
+            let pty = step("open_pty", || {
+                let pty = open_pty()?;
+                session.resize(pty.master.as_fd())?;
+                Ok(pty)
+            })?;
+            session.child = Some(step("spawn", || spawn(&command, Some(pty.peer)))?);
+            step("relay", || {
+                session.start_relay(pty.master)?;
+                session.run()
+            })?
         }
         Invocation::Socket { path, command } => {
-            session.socket = Some(ConsoleSocket::bind(&path)?);
+            session.socket = Some(step("listen", || ConsoleSocket::bind(&path))?);
             if !command.is_empty() {
-                session.child = Some(spawn(&command, None)?);
+                session.child = Some(step("spawn", || spawn(&command, None))?);
             }
-            session.run()?
+            step("relay", || session.run())?
         }
     };
     if let Some(raw) = session.raw.take() {
         raw.restore()?;
     }
     Ok(status)
+}
+
+/// Runs `f` as ns-pty's step `name`, recorded in the trace (the names `--plan` prints).
+fn step<T>(name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    trace::step(crate::plan::STAGE, name, None, f)
+}
+
+/// Prints the plan of `inner` as JSON or as a shell script; changes nothing.
+pub fn print_plan(inner: &Invocation, json: bool) -> Result<()> {
+    let (socket, command) = match inner {
+        Invocation::Chain { command } => (None, command.as_slice()),
+        Invocation::Socket { path, command } => (Some(path.as_path()), command.as_slice()),
+        _ => (None, &[][..]),
+    };
+    let plan = common::plan::Plan::new(crate::plan::STAGE, crate::plan::actions(socket, command));
+    let text = if json {
+        plan.to_json()
+    } else {
+        plan.to_shell("ns-pty --explain: the same pty and relay with util-linux script(1)")
+    };
+    common::cli::print(&text)
 }
 
 /// Blocks the signals ns-pty handles and returns a signalfd for them.

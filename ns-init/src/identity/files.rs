@@ -26,12 +26,18 @@ const MAX_DB_BYTES: u64 = 32 << 20;
 /// Reads the container's `/etc/passwd` and `/etc/group` (after `pivot_root`) and resolves
 /// `spec` against them with [`resolve`].
 pub fn lookup(spec: Option<&str>) -> Result<Identity> {
+    lookup_in(std::path::Path::new("/"), spec)
+}
+
+/// [`lookup`] in the root directory `root`: `/` inside the container, or the rootfs seen
+/// from the host when only planning (`ns-init --plan`), with the same confinement.
+pub fn lookup_in(root: &std::path::Path, spec: Option<&str>) -> Result<Identity> {
     let root = nix::fcntl::open(
-        c"/",
+        root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .ctx(|| "open the container's root".into())?;
+    .ctx(|| format!("open the container's root {}", root.display()))?;
     let passwd = read_db(&root, c"etc/passwd")?;
     let group = read_db(&root, c"etc/group")?;
     resolve(spec, passwd.as_deref(), group.as_deref())

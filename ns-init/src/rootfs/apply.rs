@@ -27,9 +27,9 @@ use std::path::Path;
 
 use super::plan::{MountFlag, Propagation, Step, Symlinks};
 use super::resolve::{self, refused};
-use super::sys;
 use crate::console::Console;
 use common::config::DeviceType;
+use common::mount_api as sys;
 use common::{Context, Error, Result};
 
 /// A bind source, opened before anything else.
@@ -67,7 +67,13 @@ fn apply_all(steps: &[Step], console: Option<&Console>) -> Result<()> {
         console,
     };
     for (i, step) in steps.iter().enumerate() {
-        state.step(i, step)?;
+        if common::trace::enabled() {
+            // The step's name and fields as the plan prints them (`ns-init --plan`).
+            let action = common::plan::Action::tagged(crate::plan::STAGE, step);
+            common::trace::action(&action, || state.step(i, step))?;
+        } else {
+            state.step(i, step)?;
+        }
     }
     Ok(())
 }

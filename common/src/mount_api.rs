@@ -1,9 +1,10 @@
 //! The new mount API (open_tree(2), move_mount(2), fsopen(2), fsconfig(2), fsmount(2),
 //! mount_setattr(2)), each behind a small safe function.
 //!
-//! `nix` 0.30 wraps none of these and `common::sys` does not have them yet, so they live here;
-//! they belong in `common::sys` once a second user appears. All of them need Linux 5.12
-//! (`mount_setattr`); older kernels get `ENOSYS`, which the caller reports as it is.
+//! `nix` 0.30 wraps none of these. ns-init mounts the container's filesystems with them, and
+//! ns-exec makes the read-only view of ns-init it executes ([`readonly_file`]). All of them
+//! need Linux 5.12 (`mount_setattr`); older kernels get `ENOSYS`, which the caller reports as
+//! it is.
 //!
 //! Every mount object here is an fd: a detached tree from [`clone_tree`] or [`new_fs`] is
 //! configured while nobody can see it and then attached in one step by [`attach`] onto a
@@ -113,6 +114,19 @@ pub fn set_attr(
         )
     })
     .map(drop)
+}
+
+/// A read-only view of the file `file` (an `O_PATH` fd): a detached bind mount of it alone,
+/// made read-only, nosuid and nodev before anyone can see it, and attached nowhere, so it never
+/// appears in any mount table and nothing propagates. Executing it leaves `/proc/PID/exe`
+/// pointing into a read-only mount: a process that grabs that link can never reopen it for
+/// writing (`EROFS`) and overwrite the host's file (CVE-2019-5736), and no copy of the file is
+/// made. The mount goes away with its last user.
+pub fn readonly_file(file: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
+    let tree = clone_tree(file, false)?;
+    let attrs = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+    set_attr(tree.as_fd(), false, attrs, 0)?;
+    Ok(tree)
 }
 
 /// Why [`new_fs`] failed: the errno, and the kernel's own message from the filesystem
