@@ -5,7 +5,8 @@
 #
 # The layout (README "Install"): user-facing programs in $PREFIX/bin; ns-init, which only
 # ns-exec runs, in $PREFIX/libexec/ns-tools (ns-exec finds it there relative to itself);
-# man pages rendered from docs/man/*.md with go-md2man into $PREFIX/share/man/man1, man5;
+# man pages rendered from docs/man/*.md with go-md2man into $PREFIX/share/man/man1, man5
+# and man7 (the section is the page's file name suffix: ns-handoff.7.md goes to man7);
 # docs, the example config and the scripts in $PREFIX/share/doc/ns-tools. Prints each file it
 # installs.
 set -eu
