@@ -1,6 +1,20 @@
 //! A container's cgroup: one directory per hierarchy it lives in, created with its limits,
 //! joined, frozen, killed and removed.
 //!
+//! Which hierarchies (v1 and hybrid; v2 has one tree): the ones whose controllers the limits
+//! write to, plus `freezer` and, on hybrid, the cgroup2 tree ([`made_in`]). Every directory
+//! costs a `mkdir`, a migration of the first process under the kernel's global
+//! `cgroup_threadgroup_rwsem` and an `rmdir`, so a container with a memory limit pays for three
+//! hierarchies, not nine. `freezer` is kept because [`Cgroup::kill`] (and so
+//! [`Cgroup::remove`]) freezes the cgroup while it signals, so a fork loop cannot outrun the
+//! kill, and because `freeze`/`thaw` need it. The cgroup2 tree of a hybrid layout has no
+//! controllers but has `cgroup.events`, whose `populated` is what [`crate::watch`] reports and
+//! what the wait before removal reads, and it is the directory ns-exec clones the container
+//! straight into (`CLONE_INTO_CGROUP`), which costs no migration. A cgroup with no limit to write
+//! is made in every hierarchy: it exists to account, and accounting is per hierarchy. A later
+//! [`Cgroup::set`] with a limit for a hierarchy the cgroup is not in makes the directory, writes
+//! the limit, and moves the cgroup's processes in (frozen meanwhile, where there is a freezer).
+//!
 //! Ordering constraints:
 //! - **Create fully before join.** Limits are written before any process is moved in, so the
 //!   container never runs a moment unlimited. On v1 a new `cpuset` cgroup starts with empty
@@ -72,9 +86,13 @@ pub struct Cgroup {
     pub(crate) name: String,
     /// The layout it lives in.
     pub(crate) kind: Kind,
-    /// Its directory in each hierarchy.
+    /// Its directory in each hierarchy it lives in, in the layout's order.
     pub(crate) dirs: Vec<Dir>,
-    /// Directories `create` made, in the order made (parents first); removed in reverse.
+    /// Its directory in every hierarchy of the layout, whether it lives there or not: where
+    /// `set` adds one, and where `remove` looks (another process's `set` may have added one).
+    pub(crate) all: Vec<Dir>,
+    /// Directories `create` (or `set`) made, in the order made (parents first); removed in
+    /// reverse.
     pub(crate) created: Vec<PathBuf>,
 }
 
@@ -107,16 +125,35 @@ pub(crate) fn dir_in(h: &Hierarchy, rel: &str, absolute: bool) -> PathBuf {
     under(if absolute { &h.mount } else { &h.own }, rel)
 }
 
-/// The hierarchies a cgroup lives in: every managed v1 one plus the unified tree (hybrid), or
-/// the unified tree alone (v2).
-pub(crate) fn hierarchies(layout: &Layout) -> Vec<Hierarchy> {
-    layout.hierarchies.clone()
+/// The directory of `rel` in every hierarchy of `layout` (the managed v1 ones, then the
+/// cgroup2 tree).
+pub(crate) fn dirs_in(layout: &Layout, rel: &str, absolute: bool) -> Vec<Dir> {
+    layout
+        .hierarchies
+        .iter()
+        .map(|h| Dir {
+            path: dir_in(h, rel, absolute),
+            hierarchy: h.clone(),
+        })
+        .collect()
+}
+
+/// Whether a cgroup whose limits need the controllers `needed` ([`crate::limits::controllers`])
+/// is made in hierarchy `h`: on v1 and hybrid, when a controller of `h` is needed, when `h` has
+/// the freezer (kill, freeze) or is the cgroup2 tree (populated events, clone into it), or when
+/// nothing is needed (a cgroup for accounting alone lives everywhere); on v2, always.
+pub fn made_in(kind: Kind, h: &Hierarchy, needed: &[(&str, &str)]) -> bool {
+    kind == Kind::V2
+        || needed.is_empty()
+        || h.unified
+        || h.has("freezer")
+        || needed.iter().any(|(c, _)| h.has(c))
 }
 
 impl Cgroup {
     /// Creates `name` (under `limits.parent`, relative to the caller's own cgroup unless it
-    /// starts with `/`) in every hierarchy the layout has, and applies the limits: the plan of
-    /// [`Cgroup::plan_create`], applied. On failure nothing it made is left.
+    /// starts with `/`) in the hierarchies its limits need ([`made_in`]), and applies them: the
+    /// plan of [`Cgroup::plan_create`], applied. On failure nothing it made is left.
     pub fn create(name: &str, limits: &Cgroups) -> Result<Cgroup> {
         Cgroup::plan_create(name, limits)?.apply()
     }
@@ -139,18 +176,13 @@ impl Cgroup {
     }
 
     /// Opens the existing cgroup `parent/name` (placed as [`Cgroup::create`] places it): its
-    /// directory in every hierarchy where it exists; `None` when it exists in none.
+    /// directory in every hierarchy where it exists, which is every hierarchy it was made in
+    /// (or `set` added); `None` when it exists in none.
     pub fn open(name: &str, parent: Option<&str>) -> Result<Option<Cgroup>> {
         let layout = Layout::detect()?;
         let (rel, absolute) = placement(name, parent)?;
-        let dirs: Vec<Dir> = hierarchies(&layout)
-            .into_iter()
-            .map(|h| Dir {
-                path: dir_in(&h, &rel, absolute),
-                hierarchy: h,
-            })
-            .filter(|d| d.path.is_dir())
-            .collect();
+        let all = dirs_in(&layout, &rel, absolute);
+        let dirs: Vec<Dir> = all.iter().filter(|d| d.path.is_dir()).cloned().collect();
         if dirs.is_empty() {
             return Ok(None);
         }
@@ -158,6 +190,7 @@ impl Cgroup {
             name: rel,
             kind: layout.kind,
             dirs,
+            all,
             created: Vec::new(),
         }))
     }
@@ -185,7 +218,7 @@ impl Cgroup {
         self.kind
     }
 
-    /// Its directory in each hierarchy.
+    /// Its directory in each hierarchy it lives in.
     pub fn dirs(&self) -> &[Dir] {
         &self.dirs
     }
@@ -204,13 +237,17 @@ impl Cgroup {
             .map(|d| d.path.as_path())
     }
 
-    /// Applies `limits` to the live cgroup: the plan of [`Cgroup::set_actions`], applied.
-    pub fn set(&self, limits: &Cgroups) -> Result<()> {
+    /// Applies `limits` to the live cgroup: the plan of [`Cgroup::set_actions`], applied. A
+    /// hierarchy it adds becomes one of [`Cgroup::dirs`].
+    pub fn set(&mut self, limits: &Cgroups) -> Result<()> {
         steps::set(self, limits)
     }
 
     /// The actions [`Cgroup::set`] would take (one `write` per limit file, a `device_program`
-    /// on v2), planned from the cgroup's current files; changes nothing.
+    /// on v2), planned from the cgroup's current files; changes nothing. On v1 and hybrid a
+    /// limit for a hierarchy the cgroup is not in adds it: its `mkdir`s (and cpuset filling),
+    /// the limit writes, then a `join` moving the cgroup's processes in, between a freeze and a
+    /// thaw when the cgroup has a freezer and is not frozen.
     pub fn set_actions(&self, limits: &Cgroups) -> Result<Vec<Action>> {
         steps::set_actions(self, limits)
     }
@@ -222,36 +259,49 @@ impl Cgroup {
         steps::join_actions(&self.dirs, pid.map_or(Who::Var, Who::Pid))
     }
 
+    /// [`Cgroup::join_action`] without the cgroup2 directory (v2, or the cgroup2 tree of a
+    /// hybrid layout): for a process cloned straight into it with `CLONE_INTO_CGROUP`.
+    pub fn join_except_unified_action(&self, pid: Option<i32>) -> Vec<Action> {
+        steps::join_actions(&self.v1_dirs(), pid.map_or(Who::Var, Who::Pid))
+    }
+
+    /// The directories of the v1 hierarchies (all but the cgroup2 one).
+    fn v1_dirs(&self) -> Vec<Dir> {
+        self.dirs
+            .iter()
+            .filter(|d| !d.hierarchy.unified)
+            .cloned()
+            .collect()
+    }
+
     /// The actions that move the calling process in ([`Cgroup::join_self`]): `"pid": 0`, the
     /// kernel's name for the writing process, and `$$` in the shell form.
     pub fn join_self_action(&self) -> Vec<Action> {
         steps::join_actions(&self.dirs, Who::Myself)
     }
 
-    /// Moves process `pid` (its whole thread group) into the cgroup in every hierarchy, by
-    /// writing `cgroup.procs`: the actions of [`Cgroup::join_action`], each traced as `join`.
+    /// Moves process `pid` (its whole thread group) into the cgroup in every hierarchy it is
+    /// in, by writing `cgroup.procs`: the actions of [`Cgroup::join_action`], each traced as
+    /// `join`.
     pub fn join(&self, pid: i32) -> Result<()> {
-        self.walk_join(Who::Pid(pid))
+        walk_join(&self.dirs, Who::Pid(pid))
+            .map_err(|e| e.context(format!("join cgroup {} with pid {pid}", self.name)))
+    }
+
+    /// Moves process `pid` into the cgroup in every hierarchy but the cgroup2 one, which it is
+    /// already in (cloned there with `CLONE_INTO_CGROUP`): the actions of
+    /// [`Cgroup::join_except_unified_action`], each traced as `join`. On v2 there is nothing to
+    /// do.
+    pub fn join_except_unified(&self, pid: i32) -> Result<()> {
+        walk_join(&self.v1_dirs(), Who::Pid(pid))
             .map_err(|e| e.context(format!("join cgroup {} with pid {pid}", self.name)))
     }
 
     /// Moves the calling process in, writing `0` (the writer itself, see cgroups(7)): the
     /// actions of [`Cgroup::join_self_action`].
     pub fn join_self(&self) -> Result<()> {
-        self.walk_join(Who::Myself)
+        walk_join(&self.dirs, Who::Myself)
             .map_err(|e| e.context(format!("join cgroup {}", self.name)))
-    }
-
-    fn walk_join(&self, who: Who) -> Result<()> {
-        let value = match who {
-            Who::Pid(pid) => pid.to_string(),
-            Who::Myself | Who::Var => "0".to_string(),
-        };
-        let actions = steps::join_actions(&self.dirs, who);
-        for (d, a) in self.dirs.iter().zip(&actions) {
-            trace::action(a, || files::write(&d.path.join("cgroup.procs"), &value))?;
-        }
-        Ok(())
     }
 
     /// Freezes (`true`) or thaws every process in the cgroup, and waits (bounded) until the
@@ -318,11 +368,13 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The pids of every process in the cgroup and its sub-cgroups (from the first hierarchy,
-    /// which every process of the cgroup is in).
+    /// The pids of every process in the cgroup and its sub-cgroups, from the freezer's
+    /// hierarchy (the one [`Cgroup::kill`] freezes) or else the first one: every process of the
+    /// cgroup is in each hierarchy it lives in.
     pub fn pids(&self) -> Result<Vec<i32>> {
         let mut out = Vec::new();
-        if let Some(d) = self.dirs.first() {
+        let dir = dir_for(self.kind, &self.dirs, "freezer").or(self.dirs.first());
+        if let Some(d) = dir {
             collect_pids(&d.path, &mut out)?;
         }
         out.sort_unstable();
@@ -390,8 +442,10 @@ impl Cgroup {
     }
 
     /// Kills every process left (bounded wait), then removes the cgroup bottom-up in every
-    /// hierarchy, including parents `create` made; a cgroup already gone is fine.
-    pub fn remove(self) -> Result<()> {
+    /// hierarchy where its directory exists, including parents `create` made; a cgroup already
+    /// gone is fine.
+    pub fn remove(mut self) -> Result<()> {
+        self.refresh();
         if self.is_populated() {
             self.kill(Signal::SIGKILL)?;
         }
@@ -411,7 +465,8 @@ impl Cgroup {
     /// Waits (bounded) for the cgroup to empty, then removes it bottom-up (the actions of
     /// [`Cgroup::remove_actions`], each traced as `remove`), reporting every directory it could
     /// not remove.
-    pub fn remove_empty(self, timeout: Duration) -> Result<()> {
+    pub fn remove_empty(mut self, timeout: Duration) -> Result<()> {
+        self.refresh();
         let waited = self.wait_empty(timeout);
         let deadline = Instant::now() + timeout;
         let failed = steps::remove(&self, deadline);
@@ -424,12 +479,36 @@ impl Cgroup {
         waited
     }
 
+    /// Makes [`Cgroup::dirs`] every directory of the cgroup that exists now, so removal also
+    /// finds a hierarchy another process's `set` added.
+    pub(crate) fn refresh(&mut self) {
+        self.dirs = self
+            .all
+            .iter()
+            .filter(|d| d.path.is_dir())
+            .cloned()
+            .collect();
+    }
+
     /// Removes the directories a failed create made, deepest first (they are empty).
     pub(crate) fn remove_created(&mut self) {
         while let Some(p) = self.created.pop() {
             let _ = fs::remove_dir(&p);
         }
     }
+}
+
+/// Writes `who` into `cgroup.procs` of each of `dirs`, each write traced as its `join` action.
+fn walk_join(dirs: &[Dir], who: Who) -> Result<()> {
+    let value = match who {
+        Who::Pid(pid) => pid.to_string(),
+        Who::Myself | Who::Var => "0".to_string(),
+    };
+    let actions = steps::join_actions(dirs, who);
+    for (d, a) in dirs.iter().zip(&actions) {
+        trace::action(a, || files::write(&d.path.join("cgroup.procs"), &value))?;
+    }
+    Ok(())
 }
 
 /// Fails unless every v1 controller in `needed` has a mounted hierarchy; the error names the
@@ -480,7 +559,7 @@ pub(crate) fn populated(dir: &Path) -> bool {
 
 /// Appends the pids in `dir`'s `cgroup.procs` and its sub-cgroups'; a directory that vanished
 /// meanwhile contributes nothing.
-fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
+pub(crate) fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     match files::read(&dir.join("cgroup.procs")) {
         Ok(text) => out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
         Err(e) if e.errno == Some(Errno::ENOENT) || e.errno == Some(Errno::ENODEV) => return Ok(()),

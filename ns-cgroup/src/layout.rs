@@ -229,7 +229,12 @@ fn relative_to_root<'a>(root: &str, path: &'a str) -> Option<&'a str> {
 
 /// Cgroup mounts of a mountinfo text, in order.
 fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
+    // A later mount on the same mount point hides an earlier one: only the last is reachable.
+    let points: Vec<Option<&str>> = text.lines().map(|line| line.split(' ').nth(4)).collect();
     text.lines()
+        .enumerate()
+        .filter(|(i, _)| !points[i + 1..].contains(&points[*i]))
+        .map(|(_, line)| line)
         .filter_map(|line| {
             let (left, right) = line.split_once(" - ")?;
             let fields: Vec<&str> = left.split(' ').collect();
@@ -334,6 +339,20 @@ pub fn under(base: &Path, rel: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hierarchy mounted over again at the same point is used through the mount on top
+    /// (the one a path reaches), not the hidden one underneath.
+    #[test]
+    fn a_mount_hidden_by_a_later_one_is_not_used() {
+        let mountinfo = "\
+30 20 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+31 20 0:26 /a /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+        let layout = Layout::parse(mountinfo, "4:memory:/a/b\n").unwrap();
+        let h = layout.v1("memory").unwrap();
+        assert_eq!(h.mount, Path::new("/sys/fs/cgroup/memory"));
+        assert_eq!(h.own, Path::new("/sys/fs/cgroup/memory/b"), "{h:?}");
+    }
 
     const HYBRID_MOUNTINFO: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -3,10 +3,13 @@
 //!
 //! The steps, in the order a run uses them:
 //! 1. [`Layout::detect`] reads `/proc/self/mountinfo` and `/proc/self/cgroup` ([`layout`]);
-//! 2. [`Cgroup::create`] makes the cgroup below the caller's own cgroup in every hierarchy and
-//!    applies the limits, planned by [`limits::plan`] (v2 devices through [`devices`]);
+//! 2. [`Cgroup::create`] makes the cgroup below the caller's own cgroup in the hierarchies its
+//!    limits need (plus freezer, and the cgroup2 tree on hybrid; every one without limits, see
+//!    [`cgroup`]) and applies the limits, planned by [`limits::plan`] (v2 devices through
+//!    [`devices`]);
 //! 3. [`Cgroup::join`] moves the container's first process in, before it is released, so no
-//!    child of it can start outside;
+//!    child of it can start outside ([`Cgroup::join_except_unified`] when it was cloned into the
+//!    cgroup2 directory already);
 //! 4. [`stats::collect`], [`watch::watch`], [`Cgroup::freeze`], [`Cgroup::kill`] while it runs;
 //! 5. [`Cgroup::remove`] kills what is left, waits (bounded) and removes bottom-up.
 //!

@@ -4,16 +4,20 @@
 //! [`common::trace::action`], so the trace (`NS_TRACE`) has the plan's steps in the plan's order.
 //!
 //! The steps (stage `ns-cgroup`):
-//! - `mkdir` (`path`): a directory of the cgroup or a missing parent, one per hierarchy;
+//! - `mkdir` (`path`): a directory of the cgroup or a missing parent, in each hierarchy the
+//!   cgroup is made in ([`crate::cgroup::made_in`]);
 //! - `write` (`path` = the control file, `value`): a limit (with `field`, the `cgroups` field),
 //!   v2 controllers enabled in a parent's `cgroup.subtree_control` (`optional` for the stats
 //!   controllers, whose failure is ignored), or v1 `cpuset.cpus`/`cpuset.mems` copied into a new
-//!   directory from its parent (a cpuset cgroup without them refuses tasks);
+//!   directory from its parent (a cpuset cgroup without them refuses tasks), or v1
+//!   `freezer.state` around the move of `set` below;
 //! - `device_program` (`path`, `rules`): v2 only, the device eBPF program ([`crate::devices`]);
-//! - `join` (`path` = a `cgroup.procs` file, `pid`); `remove` (`path`).
+//! - `join` (`path` = a `cgroup.procs` file, `pid`), or, when `set` adds a v1 hierarchy, (`path`,
+//!   `from` = a directory of the cgroup): every process of `from` and its sub-cgroups moved in,
+//!   read again until no new one shows up; `remove` (`path`).
 //!
 //! A plan is built by reading the tree, never changing it, so printing one changes nothing. What
-//! a create's actions depend on is read from what already exists:
+//! a create's (or set's) actions depend on is read from what already exists:
 //! - only missing directories get a `mkdir`;
 //! - v2: each parent's `cgroup.controllers` and `cgroup.subtree_control`; a directory the plan
 //!   makes starts with its parent's `subtree_control` as its controllers and none enabled;
@@ -22,7 +26,9 @@
 //! - swap accounting, from an existing cgroup of the memory hierarchy ([`swap_accounting`]);
 //! - v2 `cpu.max` of a new cgroup is the kernel's default, `max 100000`;
 //! - v1 `memory.memsw.limit_in_bytes` (unlimited in a new cgroup), which orders the memory and
-//!   memory + swap writes ([`crate::limits`]).
+//!   memory + swap writes ([`crate::limits`]);
+//! - `set`: the hierarchies the cgroup is in (a limit for another one adds it) and whether its
+//!   v1 freezer is `THAWED` (then frozen for the move into the added one, and thawed after).
 //!
 //! The tree can change between plan and apply; the apply then fails at the step that no longer
 //! fits (a create removing what it made), and the trace names that step.
@@ -73,6 +79,11 @@ enum Op {
         rules: Vec<Rule>,
         field: &'static str,
     },
+    /// Every process of the cgroup's directory `from` (and its sub-cgroups) into `to`.
+    Move {
+        from: PathBuf,
+        to: PathBuf,
+    },
 }
 
 /// Why a file is written, which decides how its failure reads.
@@ -86,6 +97,8 @@ enum Why {
     EnableStats,
     /// v1 cpuset values copied from the parent.
     FillCpuset,
+    /// v1 `freezer.state` around a move: waits until the kernel reports the new state.
+    Freeze,
 }
 
 /// The typed ops and their actions, index for index.
@@ -139,7 +152,27 @@ fn action(op: &Op) -> Action {
                     .arg("optional", true)
                     .sh(format!("{echo} || :  # only for stats: may fail")),
                 Why::Enable | Why::FillCpuset => a.sh(echo),
+                Why::Freeze => a.sh(echo).sh(format!(
+                    "# ns-cgroup then waits until the kernel reports it {}",
+                    if freezes(value) { "frozen" } else { "thawed" }
+                )),
             }
+        }
+        Op::Move { from, to } => {
+            let procs = to.join("cgroup.procs");
+            Action::new(STAGE, "join")
+                .arg("path", text(&procs))
+                .arg("from", text(from))
+                .sh(format!(
+                    "for pid in $(find {} -name cgroup.procs -exec cat {{}} +); do",
+                    q(from)
+                ))
+                .sh(format!(
+                    "  echo \"$pid\" > {} || :  # gone meanwhile",
+                    q(&procs)
+                ))
+                .sh("done")
+                .sh("# ns-cgroup reads the list again until no new process shows up")
         }
         Op::DeviceProgram { dir, rules, field } => {
             let lines: Vec<String> = rules.iter().map(Rule::v1_line).collect();
@@ -188,14 +221,26 @@ impl CreatePlan {
         self.cg.kind
     }
 
-    /// Its directory in each hierarchy.
+    /// Its directory in each hierarchy it is made in.
     pub fn dirs(&self) -> &[Dir] {
         &self.cg.dirs
     }
 
+    /// Its directory in the cgroup2 tree (v2, or hybrid), where a process can be cloned
+    /// straight in (`CLONE_INTO_CGROUP`) once the plan is applied.
+    pub fn unified_dir(&self) -> Option<&Path> {
+        self.cg.unified_dir()
+    }
+
     /// The actions of [`Cgroup::join_action`] for the cgroup this plan makes.
     pub fn join_action(&self, pid: Option<i32>) -> Vec<Action> {
-        join_actions(&self.cg.dirs, pid.map_or(Who::Var, Who::Pid))
+        self.cg.join_action(pid)
+    }
+
+    /// The actions of [`Cgroup::join_except_unified_action`] for the cgroup this plan makes:
+    /// one `join` per v1 hierarchy, none for the cgroup2 directory.
+    pub fn join_except_unified_action(&self, pid: Option<i32>) -> Vec<Action> {
+        self.cg.join_except_unified_action(pid)
     }
 
     /// The `remove` actions that take down what applying this plan makes, as
@@ -258,26 +303,31 @@ impl CreatePlan {
 /// [`Cgroup::plan_create_in`].
 pub(crate) fn plan_create(layout: &Layout, name: &str, limits: &Cgroups) -> Result<CreatePlan> {
     let (rel, absolute) = cgroup::placement(name, limits.parent.as_deref())?;
-    let dirs: Vec<Dir> = cgroup::hierarchies(layout)
-        .into_iter()
-        .map(|h| Dir {
-            path: cgroup::dir_in(&h, &rel, absolute),
-            hierarchy: h,
-        })
-        .collect();
-    let steps = limits::plan(layout.kind, limits, &current(layout.kind, &dirs))?;
+    let all = cgroup::dirs_in(layout, &rel, absolute);
+    let steps = limits::plan(layout.kind, limits, &current(layout.kind, &all))?;
     let needed = limits::controllers(&steps);
     cgroup::check_v1_controllers(layout, &needed)?;
+    let dirs = all
+        .iter()
+        .filter(|d| cgroup::made_in(layout.kind, &d.hierarchy, &needed))
+        .cloned()
+        .collect();
     let cg = Cgroup {
         name: rel.clone(),
         kind: layout.kind,
         dirs,
+        all,
         created: Vec::new(),
     };
     let context = |e: Error| e.context(format!("create cgroup {rel}"));
     let mut ops = Ops::default();
     for d in &cg.dirs {
-        tree_ops(layout.kind, &d.hierarchy, absolute, &rel, &needed, &mut ops).map_err(context)?;
+        let base = if absolute {
+            &d.hierarchy.mount
+        } else {
+            &d.hierarchy.own
+        };
+        tree_ops(layout.kind, &d.hierarchy, base, &rel, &needed, &mut ops).map_err(context)?;
     }
     let existing: Vec<PathBuf> = cg
         .dirs
@@ -313,21 +363,18 @@ impl Controllers {
     }
 }
 
-/// The actions that make `rel` in hierarchy `h`: for each directory along the path, v2's
-/// controller enabling in its parent, its `mkdir` when missing, and v1's cpuset filling.
+/// The actions that make `rel` below `base` in hierarchy `h`: for each directory along the
+/// path, v2's controller enabling in its parent, its `mkdir` when missing, and v1's cpuset
+/// filling.
 fn tree_ops(
     kind: Kind,
     h: &Hierarchy,
-    absolute: bool,
+    base: &Path,
     rel: &str,
     needed: &[(&'static str, &'static str)],
     ops: &mut Ops,
 ) -> Result<()> {
-    let mut path = if absolute {
-        h.mount.clone()
-    } else {
-        h.own.clone()
-    };
+    let mut path = base.to_path_buf();
     const CPUSET: [&str; 2] = ["cpuset.cpus", "cpuset.mems"];
     let read_trimmed = |p: &Path| -> Result<String> { Ok(files::read(p)?.trim().to_string()) };
     let mut v2 = if h.unified && kind == Kind::V2 {
@@ -567,7 +614,46 @@ fn run_op(cg: &Cgroup, op: &Op) -> Result<bool> {
             })?;
             Ok(false)
         }
+        Op::Move { from, to } => move_procs(from, to).map(|()| false),
     }
+}
+
+/// How many times a move reads the cgroup's processes again before it gives up on processes
+/// that fork faster than they are moved (possible only without a freezer).
+const MOVE_PASSES: usize = 100;
+
+/// Moves every process of `from` and its sub-cgroups into `to`, reading the list again until it
+/// has no process not moved yet: one forked before its parent moved is still outside. A process
+/// that exited meanwhile (`ESRCH`) is skipped.
+fn move_procs(from: &Path, to: &Path) -> Result<()> {
+    let procs = to.join("cgroup.procs");
+    let mut moved: Vec<i32> = Vec::new();
+    for _ in 0..MOVE_PASSES {
+        let mut pids = Vec::new();
+        cgroup::collect_pids(from, &mut pids)?;
+        pids.sort_unstable();
+        pids.dedup();
+        pids.retain(|p| !moved.contains(p));
+        if pids.is_empty() {
+            return Ok(());
+        }
+        for pid in pids {
+            match files::write(&procs, &pid.to_string()) {
+                Ok(()) => {}
+                Err(e) if e.errno == Some(Errno::ESRCH) => {}
+                Err(e) => return Err(e),
+            }
+            moved.push(pid);
+        }
+    }
+    Err(Error::msg(
+        format!(
+            "move the processes of {} into {}",
+            from.display(),
+            to.display()
+        ),
+        format!("new ones still appear after {MOVE_PASSES} passes"),
+    ))
 }
 
 fn write(cg: &Cgroup, path: &Path, value: &str, why: Why) -> Result<()> {
@@ -603,28 +689,138 @@ fn write(cg: &Cgroup, path: &Path, value: &str, why: Why) -> Result<()> {
             }
         }),
         Why::EnableStats | Why::FillCpuset => files::write(path, value),
+        Why::Freeze => {
+            files::write(path, value)?;
+            cg.wait_frozen(freezes(value))
+        }
     }
 }
 
-/// The ops of [`Cgroup::set`]: one per limit step, planned from the cgroup's files.
-fn set_ops(cg: &Cgroup, limits: &Cgroups) -> Result<Ops> {
-    let steps = limits::plan(cg.kind, limits, &current(cg.kind, &cg.dirs))?;
+/// What [`Cgroup::set`] does: its ops, and the cgroup as it is afterwards (with the
+/// hierarchies it adds).
+struct SetPlan {
+    after: Cgroup,
+    ops: Ops,
+    /// Whether it freezes the cgroup for the move (and must thaw it if a step fails).
+    freezes: bool,
+}
+
+/// The ops of [`Cgroup::set`], planned from the cgroup's files: on v1 and hybrid, for each
+/// hierarchy a limit needs that the cgroup is not in, the `mkdir`s (and cpuset filling) making
+/// it; then one op per limit step but the freezer's; then, if hierarchies were added, the move
+/// of the cgroup's processes into each (frozen meanwhile, when it has a freezer and is thawed);
+/// then the freezer step, which [`limits::plan`] puts last.
+fn set_ops(cg: &Cgroup, limits: &Cgroups) -> Result<SetPlan> {
+    let steps = limits::plan(cg.kind, limits, &current(cg.kind, &cg.all))?;
+    let needed = limits::controllers(&steps);
+    let has = |d: &Dir| cg.dirs.iter().any(|x| x.path == d.path);
+    let added: Vec<Dir> = cg
+        .all
+        .iter()
+        .filter(|d| cg.kind != Kind::V2 && !d.hierarchy.unified && !has(d))
+        .filter(|d| needed.iter().any(|(c, _)| d.hierarchy.has(c)))
+        .cloned()
+        .collect();
+    let after = Cgroup {
+        name: cg.name.clone(),
+        kind: cg.kind,
+        dirs: cg
+            .all
+            .iter()
+            .filter(|d| has(d) || added.contains(d))
+            .cloned()
+            .collect(),
+        all: cg.all.clone(),
+        created: cg.created.clone(),
+    };
     let mut ops = Ops::default();
-    for s in &steps {
-        ops.push(limit_op(cg, s)?);
+    let depth = cg.name.split('/').count();
+    for d in &added {
+        let base = d.path.ancestors().nth(depth).unwrap_or(&d.hierarchy.mount);
+        tree_ops(cg.kind, &d.hierarchy, base, &cg.name, &needed, &mut ops)?;
     }
-    Ok(ops)
+    let (freezer_steps, others): (Vec<&Step>, Vec<&Step>) =
+        steps.iter().partition(|s| s.field == "freezer");
+    for s in others {
+        ops.push(limit_op(&after, s)?);
+    }
+    let mut freezes = false;
+    if !added.is_empty() {
+        // The processes come from the freezer directory when there is one (where they are
+        // frozen), else from any directory the cgroup is in: every process is in each.
+        let fz = dir_for(cg.kind, &cg.dirs, "freezer").map(|d| d.path.clone());
+        let Some(from) = fz
+            .clone()
+            .or_else(|| cg.dirs.first().map(|d| d.path.clone()))
+        else {
+            return Err(Error::msg(
+                format!("set cgroup {}", cg.name),
+                "it has no directory to move processes from",
+            ));
+        };
+        let state = fz.map(|d| d.join("freezer.state"));
+        freezes = state
+            .as_ref()
+            .is_some_and(|f| files::read(f).is_ok_and(|v| v.trim() == "THAWED"));
+        let freeze = |value: &str| Op::Write {
+            path: state.clone().unwrap_or_default(),
+            value: value.into(),
+            why: Why::Freeze,
+        };
+        if freezes {
+            ops.push(freeze("FROZEN"));
+        }
+        for d in &added {
+            ops.push(Op::Move {
+                from: from.clone(),
+                to: d.path.clone(),
+            });
+        }
+        if freezes {
+            ops.push(freeze("THAWED"));
+        }
+    }
+    for s in freezer_steps {
+        ops.push(limit_op(&after, s)?);
+    }
+    Ok(SetPlan {
+        after,
+        ops,
+        freezes,
+    })
 }
 
 /// [`Cgroup::set_actions`].
 pub(crate) fn set_actions(cg: &Cgroup, limits: &Cgroups) -> Result<Vec<Action>> {
-    Ok(set_ops(cg, limits)?.actions)
+    Ok(set_ops(cg, limits)?.ops.actions)
 }
 
-/// [`Cgroup::set`].
-pub(crate) fn set(cg: &Cgroup, limits: &Cgroups) -> Result<()> {
-    let ops = set_ops(cg, limits)?;
-    run(cg, &ops, &mut Vec::new())
+/// [`Cgroup::set`]. On failure the directories it made are removed again, deepest first (those
+/// still empty), and a cgroup it froze is thawed; neither is traced (not part of the plan).
+pub(crate) fn set(cg: &mut Cgroup, limits: &Cgroups) -> Result<()> {
+    let SetPlan {
+        mut after,
+        ops,
+        freezes,
+    } = set_ops(cg, limits)?;
+    let mut made = Vec::new();
+    let result = run(&after, &ops, &mut made);
+    if result.is_err() {
+        if freezes && after.is_frozen().unwrap_or(false) {
+            let _ = after.freeze(false);
+        }
+        for p in made.iter().rev() {
+            let _ = fs::remove_dir(p);
+        }
+        after.dirs.retain(|d| d.path.is_dir());
+    }
+    // Parents it made (not the cgroup's own directories) go with the cgroup.
+    after.created.extend(
+        made.into_iter()
+            .filter(|p| p.is_dir() && !after.dirs.iter().any(|d| &d.path == p)),
+    );
+    *cg = after;
+    result
 }
 
 /// One `join` per directory: `who` written to its `cgroup.procs`.
@@ -732,8 +928,8 @@ pub fn render(show: Show, cmd: Command) -> Result<String> {
         Command::Create(t, limits) => {
             let p = Cgroup::plan_create(&t.name, &limits)?;
             let header = format!(
-                "ns-cgroup create {}: make the cgroup in every hierarchy and write its limits\n\
-                 ({} layout), as planned from the cgroup tree as it is now.\n\
+                "ns-cgroup create {}: make the cgroup in the hierarchies its limits need\n\
+                 and write them ({} layout), as planned from the cgroup tree as it is now.\n\
                  Unlike ns-cgroup, this script leaves what it made when a step fails.",
                 p.name(),
                 p.kind().name()
@@ -743,7 +939,8 @@ pub fn render(show: Show, cmd: Command) -> Result<String> {
         Command::Set(t, limits) => {
             let cg = Cgroup::open_existing(&t.name, t.parent.as_deref())?;
             let header = format!(
-                "ns-cgroup set {}: write new limits to the live cgroup ({} layout).",
+                "ns-cgroup set {}: write new limits to the live cgroup ({} layout),\n\
+                 adding (and moving its processes into) any hierarchy a limit needs.",
                 cg.name(),
                 cg.kind().name()
             );
@@ -752,7 +949,8 @@ pub fn render(show: Show, cmd: Command) -> Result<String> {
         Command::JoinPid(t, pid) => {
             let cg = Cgroup::open_existing(&t.name, t.parent.as_deref())?;
             let header = format!(
-                "ns-cgroup join {} --pid {pid}: move process {pid} into the cgroup in every hierarchy.",
+                "ns-cgroup join {} --pid {pid}: move process {pid} into the cgroup\n\
+                 in every hierarchy it is in.",
                 cg.name()
             );
             (cg.join_action(Some(pid)), header, String::new())
@@ -761,8 +959,8 @@ pub fn render(show: Show, cmd: Command) -> Result<String> {
             let cg = Cgroup::open_existing(&t.name, t.parent.as_deref())?;
             let words: Vec<String> = argv.iter().map(|a| quote_os(a)).collect();
             let header = format!(
-                "ns-cgroup join {} -- CMD: move this shell into the cgroup in every hierarchy,\n\
-                 then run the command in its place, so it and its children start inside.",
+                "ns-cgroup join {} -- CMD: move this shell into the cgroup in every hierarchy\n\
+                 it is in, then run the command in its place, so it and its children start inside.",
                 cg.name()
             );
             let tail = format!("# ns-cgroup: exec\nexec {}\n", words.join(" "));
@@ -772,8 +970,9 @@ pub fn render(show: Show, cmd: Command) -> Result<String> {
             let cg = Cgroup::open(&t.name, t.parent.as_deref())?;
             let what = match &cg {
                 Some(_) => format!(
-                    "remove the cgroup and its sub-cgroups, bottom-up, in every hierarchy.\n\
-                     ns-cgroup first waits (at most {}s) until no process is left; this script does not.",
+                    "remove the cgroup and its sub-cgroups, bottom-up, in every hierarchy\n\
+                     it is in. ns-cgroup first waits (at most {}s) until no process is left;\n\
+                     this script does not.",
                     timeout.as_secs()
                 ),
                 None => "the cgroup does not exist: nothing to do.".to_string(),
@@ -1042,10 +1241,12 @@ mod tests {
     #[test]
     fn apply_walks_exactly_the_plan_in_order_and_traces_each_action() {
         let t = FakeTree::new("apply");
-        let mountinfo =
-            t.mount(1, "memory", "cgroup", "rw,memory") + &t.mount(2, "pids", "cgroup", "rw,pids");
-        let layout = Layout::parse(&mountinfo, "4:memory:/\n8:pids:/\n").unwrap();
-        // The cgroup exists in the memory hierarchy (with its limit file), not in pids.
+        let mountinfo = t.mount(1, "memory", "cgroup", "rw,memory")
+            + &t.mount(2, "pids", "cgroup", "rw,pids")
+            + &t.mount(3, "freezer", "cgroup", "rw,freezer");
+        let layout = Layout::parse(&mountinfo, "4:memory:/\n8:pids:/\n6:freezer:/\n").unwrap();
+        // The cgroup exists in the memory hierarchy (with its limit file), not in freezer; a
+        // memory limit does not need pids.
         t.file("memory/c/memory.limit_in_bytes", "");
         let plan = plan_create(&layout, "c", &limits(r#"{"memory":"64m"}"#)).unwrap();
         let planned: Vec<(String, String)> = plan
@@ -1069,8 +1270,9 @@ mod tests {
             fs::read_to_string(t.path("memory/c/memory.limit_in_bytes")).unwrap(),
             "67108864"
         );
-        assert!(t.path("pids/c").is_dir());
-        assert_eq!(cg.created, [t.path("pids/c")]);
+        assert!(t.path("freezer/c").is_dir());
+        assert!(!t.path("pids/c").exists());
+        assert_eq!(cg.created, [t.path("freezer/c")]);
     }
 
     #[test]
@@ -1163,5 +1365,288 @@ mod tests {
             ]
         );
         assert!(!t.path("memory/p").exists());
+    }
+
+    /// The managed v1 hierarchies of this machine kind, each mounted alone.
+    const V1: [&str; 8] = [
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+    ];
+
+    /// A layout with every hierarchy of [`V1`], `name=systemd` and, when `hybrid`, the cgroup2
+    /// tree, the caller's cgroup being the root of each; cpuset's root has cpus and mems.
+    fn full_layout(t: &FakeTree, hybrid: bool) -> Layout {
+        let mut mountinfo = String::new();
+        let mut cgroup = String::new();
+        for (i, c) in (1u32..).zip(V1) {
+            mountinfo += &t.mount(i, c, "cgroup", &format!("rw,{c}"));
+            cgroup += &format!("{i}:{c}:/\n");
+        }
+        mountinfo += &t.mount(9, "systemd", "cgroup", "rw,xattr,name=systemd");
+        cgroup += "9:name=systemd:/\n";
+        if hybrid {
+            mountinfo += &t.mount(10, "unified", "cgroup2", "rw");
+            cgroup += "0::/\n";
+        }
+        t.file("cpuset/cpuset.cpus", "0-1\n");
+        t.file("cpuset/cpuset.mems", "0\n");
+        Layout::parse(&mountinfo, &cgroup).unwrap()
+    }
+
+    fn labels(dirs: &[Dir]) -> Vec<String> {
+        dirs.iter().map(|d| d.hierarchy.label()).collect()
+    }
+
+    /// The paths of `actions` with step `step`, relative to the tree.
+    fn paths_of(t: &FakeTree, actions: &[Action], step: &str) -> Vec<String> {
+        summary(t, actions)
+            .into_iter()
+            .filter(|(s, _, _)| s == step)
+            .map(|(_, p, _)| p)
+            .collect()
+    }
+
+    #[test]
+    fn v1_and_hybrid_make_the_cgroup_where_a_limit_needs_it_plus_freezer_and_unified() {
+        for hybrid in [false, true] {
+            let t = FakeTree::new(if hybrid { "choice-hybrid" } else { "choice-v1" });
+            let layout = full_layout(&t, hybrid);
+            let with_unified = |mut v: Vec<&str>| {
+                if hybrid {
+                    v.push("unified");
+                }
+                v.into_iter().map(String::from).collect::<Vec<_>>()
+            };
+            for (json, want) in [
+                (r#"{"memory":"64m"}"#, vec!["memory", "freezer"]),
+                (
+                    r#"{"memory":"64m","pids_max":9}"#,
+                    vec!["memory", "freezer", "pids"],
+                ),
+                (r#"{"cpuset_cpus":"0"}"#, vec!["cpuset", "freezer"]),
+                (r#"{"cpu_shares":512}"#, vec!["cpu", "freezer"]),
+                (
+                    r#"{"cpu_quota":5000,"cpu_period":10000}"#,
+                    vec!["cpu", "freezer"],
+                ),
+                (r#"{"allow_all_devices":true}"#, vec!["devices", "freezer"]),
+                (r#"{"freezer":"THAWED"}"#, vec!["freezer"]),
+                // No limit: a cgroup for accounting, in every hierarchy (not name=systemd).
+                ("{}", V1.to_vec()),
+                (r#"{"parent":"p"}"#, V1.to_vec()),
+            ] {
+                let plan = plan_create(&layout, "c", &limits(json)).unwrap();
+                let want = with_unified(want);
+                assert_eq!(labels(plan.dirs()), want, "{json}");
+                // Made, joined and removed exactly there.
+                let leaves: Vec<String> = paths_of(&t, plan.actions(), "mkdir")
+                    .into_iter()
+                    .filter(|p| p.ends_with("/c"))
+                    .collect();
+                let joins = paths_of(&t, &plan.join_action(Some(7)), "join");
+                let removes = paths_of(&t, &plan.remove_actions(), "remove");
+                let dirs: Vec<String> = want.iter().map(|h| format!("{h}/c")).collect();
+                let p = |parent: &str| -> Vec<String> {
+                    want.iter().map(|h| format!("{h}/{parent}c")).collect()
+                };
+                if json.contains("parent") {
+                    assert_eq!(leaves, p("p/"), "{json}");
+                } else {
+                    assert_eq!(leaves, dirs, "{json}");
+                    assert_eq!(removes, dirs, "{json}");
+                    let procs: Vec<String> =
+                        dirs.iter().map(|d| d.clone() + "/cgroup.procs").collect();
+                    assert_eq!(joins, procs, "{json}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn v2_makes_its_one_directory_with_or_without_limits() {
+        let t = FakeTree::new("choice-v2");
+        let layout = Layout::parse(&t.mount(1, "v2", "cgroup2", "rw"), "0::/\n").unwrap();
+        t.file("v2/cgroup.controllers", "cpu memory pids\n");
+        t.file("v2/cgroup.subtree_control", "cpu memory pids\n");
+        for json in ["{}", r#"{"memory":"1m"}"#] {
+            let plan = plan_create(&layout, "c", &limits(json)).unwrap();
+            assert_eq!(labels(plan.dirs()), ["unified"], "{json}");
+            assert_eq!(paths_of(&t, plan.actions(), "mkdir"), ["v2/c"], "{json}");
+        }
+    }
+
+    #[test]
+    fn join_except_unified_leaves_out_only_the_cgroup2_directory() {
+        // Hybrid: the v1 hierarchies, not the cgroup2 tree the clone puts the process in.
+        let t = FakeTree::new("except-hybrid");
+        let layout = full_layout(&t, true);
+        let plan = plan_create(&layout, "c", &limits(r#"{"memory":"1m"}"#)).unwrap();
+        assert_eq!(plan.unified_dir(), Some(t.path("unified/c").as_path()));
+        let except = plan.join_except_unified_action(Some(42));
+        assert_eq!(
+            summary(&t, &except),
+            [
+                row("join", "memory/c/cgroup.procs", ""),
+                row("join", "freezer/c/cgroup.procs", ""),
+            ]
+        );
+        assert!(except.iter().all(|a| a.args["pid"] == 42));
+        assert_eq!(plan.join_action(Some(42))[..2], except[..]);
+        assert_eq!(
+            paths_of(&t, &plan.join_action(None)[2..], "join"),
+            ["unified/c/cgroup.procs"]
+        );
+        let var = plan.join_except_unified_action(None);
+        assert!(var.iter().all(|a| a.args["pid"] == Value::Null));
+        // The same on the cgroup the plan makes.
+        assert_eq!(plan.cg.join_except_unified_action(Some(42)), except);
+
+        // v1: no cgroup2 directory, so every join stays.
+        let t = FakeTree::new("except-v1");
+        let layout = full_layout(&t, false);
+        let plan = plan_create(&layout, "c", &limits(r#"{"memory":"1m"}"#)).unwrap();
+        assert_eq!(plan.unified_dir(), None);
+        assert_eq!(
+            plan.join_except_unified_action(Some(1)),
+            plan.join_action(Some(1))
+        );
+
+        // v2: the one directory is the cgroup2 one; nothing is left to join.
+        let t = FakeTree::new("except-v2");
+        let layout = Layout::parse(&t.mount(1, "v2", "cgroup2", "rw"), "0::/\n").unwrap();
+        t.file("v2/cgroup.controllers", "");
+        t.file("v2/cgroup.subtree_control", "");
+        let plan = plan_create(&layout, "c", &limits("{}")).unwrap();
+        assert_eq!(plan.unified_dir(), Some(t.path("v2/c").as_path()));
+        assert_eq!(plan.join_except_unified_action(Some(1)), []);
+        assert_eq!(plan.join_action(Some(1)).len(), 1);
+    }
+
+    /// A cgroup made for a memory limit, as `open` finds it: in memory and freezer (with the
+    /// freezer in `state`).
+    fn memory_cgroup(t: &FakeTree, layout: &Layout, state: &str) -> Cgroup {
+        t.file("memory/c/memory.limit_in_bytes", "9223372036854771712\n");
+        t.file("memory/c/cgroup.procs", "");
+        t.file("freezer/c/freezer.state", state);
+        t.file("freezer/c/cgroup.procs", "");
+        let all = cgroup::dirs_in(layout, "c", false);
+        Cgroup {
+            name: "c".into(),
+            kind: layout.kind,
+            dirs: all.iter().filter(|d| d.path.is_dir()).cloned().collect(),
+            all,
+            created: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn set_adds_a_hierarchy_a_limit_needs_and_moves_the_processes_in_frozen() {
+        let t = FakeTree::new("set-add");
+        let layout = full_layout(&t, true);
+        let cg = memory_cgroup(&t, &layout, "THAWED\n");
+        assert_eq!(labels(&cg.dirs), ["memory", "freezer"]);
+        // A limit for a hierarchy it is in: only the write.
+        let c = limits(r#"{"memory":"32m"}"#);
+        assert_eq!(
+            summary(&t, &set_actions(&cg, &c).unwrap()),
+            [row("write", "memory/c/memory.limit_in_bytes", "33554432")]
+        );
+        // cpu and cpuset added: made (cpuset filled from its parent), limited, then joined by
+        // every process, frozen meanwhile.
+        let c = limits(r#"{"memory":"32m","cpu_shares":512,"cpuset_cpus":"1"}"#);
+        let actions = set_actions(&cg, &c).unwrap();
+        assert_eq!(
+            summary(&t, &actions),
+            [
+                row("mkdir", "cpu/c", ""),
+                row("mkdir", "cpuset/c", ""),
+                row("write", "cpuset/c/cpuset.cpus", "0-1"),
+                row("write", "cpuset/c/cpuset.mems", "0"),
+                row("write", "memory/c/memory.limit_in_bytes", "33554432"),
+                row("write", "cpu/c/cpu.shares", "512"),
+                row("write", "cpuset/c/cpuset.cpus", "1"),
+                row("write", "freezer/c/freezer.state", "FROZEN"),
+                row("join", "cpu/c/cgroup.procs", ""),
+                row("join", "cpuset/c/cgroup.procs", ""),
+                row("write", "freezer/c/freezer.state", "THAWED"),
+            ]
+        );
+        let from = t.path("freezer/c").display().to_string();
+        assert!(
+            actions[8..10]
+                .iter()
+                .all(|a| a.args["from"] == from.as_str())
+        );
+        assert!(
+            actions[8].shell[0].contains("cgroup.procs"),
+            "{:?}",
+            actions[8]
+        );
+        assert!(actions[7].shell[1].contains("frozen"));
+        // Planning changed nothing.
+        assert!(!t.path("cpu/c").exists());
+        // Frozen already: no freeze and thaw around the move; a freezer limit comes last.
+        let cg = memory_cgroup(&t, &layout, "FROZEN\n");
+        let c = limits(r#"{"pids_max":5,"freezer":"THAWED"}"#);
+        assert_eq!(
+            summary(&t, &set_actions(&cg, &c).unwrap()),
+            [
+                row("mkdir", "pids/c", ""),
+                row("write", "pids/c/pids.max", "5"),
+                row("join", "pids/c/cgroup.procs", ""),
+                row("write", "freezer/c/freezer.state", "THAWED"),
+            ]
+        );
+    }
+
+    #[test]
+    fn set_on_v2_never_adds_a_directory() {
+        let t = FakeTree::new("set-v2");
+        let layout = Layout::parse(&t.mount(1, "v2", "cgroup2", "rw"), "0::/\n").unwrap();
+        t.file("v2/c/pids.max", "max\n");
+        let all = cgroup::dirs_in(&layout, "c", false);
+        let cg = Cgroup {
+            name: "c".into(),
+            kind: Kind::V2,
+            dirs: all.clone(),
+            all,
+            created: Vec::new(),
+        };
+        assert_eq!(
+            summary(&t, &set_actions(&cg, &limits(r#"{"pids_max":5}"#)).unwrap()),
+            [row("write", "v2/c/pids.max", "5")]
+        );
+    }
+
+    #[test]
+    fn removal_finds_a_hierarchy_added_after_the_cgroup_was_made() {
+        let t = FakeTree::new("refresh");
+        let layout = full_layout(&t, false);
+        let mut cg = memory_cgroup(&t, &layout, "THAWED\n");
+        // Another process's `set` added cpu.
+        fs::create_dir_all(t.path("cpu/c")).unwrap();
+        assert_eq!(labels(&cg.dirs), ["memory", "freezer"]);
+        cg.refresh();
+        assert_eq!(labels(&cg.dirs), ["cpu", "memory", "freezer"]);
+        assert_eq!(
+            paths_of(&t, &cg.remove_actions(), "remove"),
+            ["cpu/c", "memory/c", "freezer/c"]
+        );
+    }
+
+    #[test]
+    fn a_move_takes_every_process_of_the_cgroup_and_its_sub_cgroups() {
+        let t = FakeTree::new("move");
+        t.file("from/cgroup.procs", "3\n1\n");
+        t.file("from/sub/cgroup.procs", "2\n");
+        // A fake cgroup.procs keeps the last write only: record them in a directory instead.
+        fs::create_dir_all(t.path("to")).unwrap();
+        let e = move_procs(&t.path("from"), &t.path("to")).unwrap_err();
+        assert!(e.to_string().contains("to/cgroup.procs"), "{e}");
+        t.file("to/cgroup.procs", "");
+        move_procs(&t.path("from"), &t.path("to")).unwrap();
+        assert_eq!(fs::read_to_string(t.path("to/cgroup.procs")).unwrap(), "3");
+        // Nothing to move is fine.
+        t.file("empty/cgroup.procs", "");
+        move_procs(&t.path("empty"), &t.path("to")).unwrap();
     }
 }

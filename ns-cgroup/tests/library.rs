@@ -47,9 +47,78 @@ fn dirs_named(name: &str) -> Vec<PathBuf> {
     out
 }
 
-/// `create` places the cgroup under its `parent` below the caller's cgroup, `join` moves a pid
-/// into every hierarchy, and `remove` kills what is left and removes the cgroup and the parent
-/// it made, leaving nothing.
+/// The `ID:CONTROLLERS:PATH` line of /proc/PID/cgroup split into (controllers, path).
+fn split(line: &str) -> (&str, &str) {
+    let mut p = line.splitn(3, ':').skip(1);
+    (p.next().unwrap_or(""), p.next().unwrap_or(""))
+}
+
+/// Whether a cgroup with limits for `controllers` is made in the hierarchy of this
+/// /proc/PID/cgroup line: those controllers, freezer, and the cgroup2 tree (`0::`).
+fn made_for(line: &str, controllers: &[&str]) -> bool {
+    let (cs, _) = split(line);
+    cs.is_empty()
+        || cs
+            .split(',')
+            .any(|c| c == "freezer" || controllers.contains(&c))
+}
+
+/// The v1 controllers of the hierarchies `cg` lives in (`unified` for the cgroup2 tree).
+fn labels(cg: &Cgroup) -> Vec<String> {
+    cg.dirs().iter().map(|d| d.hierarchy.label()).collect()
+}
+
+/// A `sleep 60` to move around, killed and reaped on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start() -> Sleeper {
+        Sleeper(
+            Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .expect("start sleep"),
+        )
+    }
+
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+
+    /// Its /proc/PID/cgroup path in the hierarchy of `controller` (`""`: the cgroup2 tree).
+    fn path_in(&self, controller: &str) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/{}/cgroup", self.pid()))
+            .expect("read /proc/PID/cgroup")
+            .lines()
+            .map(split)
+            .find(|(cs, _)| {
+                if controller.is_empty() {
+                    cs.is_empty()
+                } else {
+                    cs.split(',').any(|c| c == controller)
+                }
+            })
+            .map(|(_, p)| p.to_string())
+    }
+
+    /// Whether it is in the cgroup `name` in the hierarchy of `controller`.
+    fn is_in(&self, controller: &str, name: &str) -> bool {
+        self.path_in(controller)
+            .is_some_and(|p| p.ends_with(&format!("/{name}")))
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `create` places the cgroup under its `parent` below the caller's cgroup, in the hierarchies
+/// its limits need (memory, pids) plus freezer and the cgroup2 tree; `join` moves a pid into
+/// each of them and no other; and `remove` kills what is left and removes the cgroup and the
+/// parent it made, leaving nothing.
 #[test]
 fn create_join_remove_leaves_nothing() {
     require_root();
@@ -72,10 +141,11 @@ fn create_join_remove_leaves_nothing() {
     let mine = std::fs::read_to_string("/proc/self/cgroup").unwrap();
     let theirs = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     for (own, line) in mine.lines().zip(theirs.lines()) {
-        if own.contains("name=systemd") {
-            continue;
-        }
-        let want = format!("{}/{parent}/{name}", own.trim_end_matches('/'));
+        let want = if made_for(own, &["memory", "pids"]) {
+            format!("{}/{parent}/{name}", own.trim_end_matches('/'))
+        } else {
+            own.to_string()
+        };
         assert_eq!(line, want);
     }
     cg.remove().expect("remove");
@@ -115,4 +185,76 @@ fn remove_twice_is_fine() {
     if let Some(again) = Cgroup::open(&name, None).expect("open") {
         panic!("still there: {:?}", again.dirs());
     }
+}
+
+/// `join_except_unified` moves a process into every hierarchy but the cgroup2 one (which
+/// ns-exec's clone puts it in), and `join` then adds that one: on hybrid the process is in
+/// memory and freezer first, the cgroup2 tree after; on v2 the first is nothing at all.
+#[test]
+fn join_except_unified_leaves_only_the_cgroup2_tree_out() {
+    require_root();
+    let name = unique("except");
+    let plan = Cgroup::plan_create(&name, &limits(r#"{"memory": "32m"}"#)).expect("plan");
+    let unified = plan.unified_dir().map(Path::to_path_buf);
+    let cg = plan.apply().expect("create");
+    assert_eq!(cg.unified_dir().map(Path::to_path_buf), unified);
+    let sleeper = Sleeper::start();
+    cg.join_except_unified(sleeper.pid())
+        .expect("join except unified");
+    let v1 = cg.dirs().iter().any(|d| !d.hierarchy.unified);
+    if v1 {
+        assert!(sleeper.is_in("memory", &name) && sleeper.is_in("freezer", &name));
+        assert!(!sleeper.is_in("blkio", &name) && !sleeper.is_in("pids", &name));
+    }
+    if unified.is_some() {
+        assert!(!sleeper.is_in("", &name), "{:?}", sleeper.path_in(""));
+    }
+    cg.join(sleeper.pid()).expect("join");
+    if unified.is_some() {
+        assert!(sleeper.is_in("", &name), "{:?}", sleeper.path_in(""));
+    }
+    cg.remove().expect("remove");
+    drop(sleeper);
+    assert_eq!(dirs_named(&name), Vec::<PathBuf>::new());
+}
+
+/// `set` with a limit for a hierarchy the cgroup is not in makes it there, moves the cgroup's
+/// process in, and the handle then knows it; a hierarchy another handle's `set` added is
+/// removed too. Nothing is left.
+#[test]
+fn set_adds_a_hierarchy_with_the_processes_in_it() {
+    require_root();
+    let name = unique("setadd");
+    let mut cg = Cgroup::create(&name, &limits(r#"{"memory": "32m"}"#)).expect("create");
+    let v1 = cg.kind() != ns_cgroup::Kind::V2;
+    if v1 {
+        assert!(!labels(&cg).iter().any(|l| l.split(',').any(|c| c == "cpu")));
+    }
+    let sleeper = Sleeper::start();
+    cg.join(sleeper.pid()).expect("join");
+    cg.set(&limits(r#"{"cpu_shares": 512}"#))
+        .expect("set cpu_shares");
+    let cpu = cg.dir_for("cpu").expect("a cpu directory").to_path_buf();
+    assert!(cpu.ends_with(&name), "{}", cpu.display());
+    if v1 {
+        assert!(sleeper.is_in("cpu", &name), "{:?}", sleeper.path_in("cpu"));
+        let shares = std::fs::read_to_string(cpu.join("cpu.shares")).unwrap();
+        assert_eq!(shares.trim(), "512");
+    }
+    // Another handle adds pids; the first one's remove still finds it.
+    let mut other = Cgroup::open_existing(&name, None).expect("open");
+    other
+        .set(&limits(r#"{"pids_max": 9}"#))
+        .expect("set pids_max");
+    if v1 {
+        assert!(
+            sleeper.is_in("pids", &name),
+            "{:?}",
+            sleeper.path_in("pids")
+        );
+        assert!(!cg.dirs().iter().any(|d| d.hierarchy.has("pids")));
+    }
+    cg.remove().expect("remove");
+    drop(sleeper);
+    assert_eq!(dirs_named(&name), Vec::<PathBuf>::new());
 }

@@ -325,3 +325,53 @@ fn a_failing_step_is_traced_as_an_error() {
     assert_eq!(got[..], plan[..got.len()]);
     assert_eq!(dirs_named(&name), Vec::<PathBuf>::new());
 }
+
+/// `set` with a limit for a hierarchy the cgroup is not in (v1 and hybrid): its plan makes the
+/// directory, writes the limit and moves the cgroup's processes in (a `join` with `from`), frozen
+/// meanwhile; the trace has exactly the plan's steps, and the process ends up in the new
+/// directory. The `--explain` script is valid shell.
+#[test]
+fn set_adding_a_hierarchy_traces_the_steps_of_its_plan() {
+    require_root();
+    let name = unique("setadd");
+    let _guard = Group(name.clone());
+    ok(&["create", &name, "--memory", "32m"], None);
+    let mut sleeper = Command::new("sleep").arg("60").spawn().expect("sleep");
+    let pid = sleeper.id().to_string();
+    ok(&["join", &name, "--pid", &pid], None);
+    let args = ["set", &name, "--cpu-shares", "512"];
+    let plan = ok(&[&args[..], &["--plan"]].concat(), None);
+    let script = ok(&[&args[..], &["--explain"]].concat(), None);
+    let syntax = Command::new("sh").arg("-n").arg("-c").arg(&script).status();
+    assert!(syntax.unwrap().success(), "{script}");
+    let v2 = actions(&plan).iter().all(|a| a["step"] == "write");
+    if !v2 {
+        let steps: Vec<String> = actions(&plan)
+            .iter()
+            .map(|a| a["step"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            steps,
+            ["mkdir", "write", "write", "join", "write"],
+            "{plan}"
+        );
+        let join = &actions(&plan)[3];
+        assert!(join["from"].as_str().unwrap().ends_with(&name), "{plan}");
+    }
+    let trace = TempFile::new("trace-set");
+    ok(&args, Some(&trace.0));
+    let lines = trace_lines(&trace.0);
+    assert!(lines.iter().all(|l| l["outcome"] == "ok"), "{lines:?}");
+    assert_eq!(traced(&lines), planned(&plan));
+    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let cpu = cgroup.lines().find(|l| {
+        l.split(':')
+            .nth(1)
+            .is_some_and(|c| c.split(',').any(|c| c == "cpu"))
+    });
+    if let Some(line) = cpu {
+        assert!(line.ends_with(&format!("/{name}")), "{cgroup}");
+    }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}

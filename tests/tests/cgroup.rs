@@ -260,7 +260,8 @@ fn denied_device_cannot_be_opened_allowed_one_can() {
 }
 
 /// `stats` of a running container is valid JSON with non-zero memory usage and the container's
-/// processes counted; `kill` ends the container (137) and everything in the cgroup.
+/// processes counted, and only the groups of hierarchies the cgroup is in (no cpu on v1 and
+/// hybrid: no cpu limit); `kill` ends the container (137) and everything in the cgroup.
 #[test]
 fn stats_is_json_with_memory_usage_and_kill_ends_the_container() {
     let fx = fixture();
@@ -276,7 +277,11 @@ fn stats_is_json_with_memory_usage_and_kill_ends_the_container() {
         stats["pids"]["current"].as_u64().unwrap_or(0) >= 3,
         "{stats}"
     );
-    assert!(stats["cpu"]["usage_usec"].is_u64(), "{stats}");
+    if layout() == "v2" {
+        assert!(stats["cpu"]["usage_usec"].is_u64(), "{stats}");
+    } else {
+        assert!(stats.get("cpu").is_none(), "{stats}");
+    }
     group.verb("kill", &[]).expect_clean_success();
     let out = running.wait();
     // ns-exec itself was killed too (it is in the cgroup); its status is SIGKILL's.
@@ -390,8 +395,9 @@ fn cpu_quota_throttles_a_busy_loop() {
 
 // --- placement and cleanup -------------------------------------------------------------------
 
-/// The cgroup is placed below the caller's own cgroup in every hierarchy (under `--parent`),
-/// and `join --pid` moves a process there in each of them.
+/// The cgroup is placed below the caller's own cgroup (under `--parent`) in each hierarchy it
+/// is made in: for `--pids-max`, pids, freezer and the cgroup2 tree (on v2, the one tree); `join
+/// --pid` moves a process there in each of them and leaves it in the caller's cgroup elsewhere.
 #[test]
 fn placement_is_below_the_callers_cgroup_and_join_moves_a_pid() {
     let fx = fixture();
@@ -425,7 +431,12 @@ fn placement_is_below_the_callers_cgroup_and_join_moves_a_pid() {
             assert_eq!(path, own, "hierarchy {c:?} is not ns-cgroup's");
             continue;
         }
-        let want = format!("{}/{parent}/{}", own.trim_end_matches('/'), fx.name());
+        let made = c.is_empty() || c.split(',').any(|c| c == "pids" || c == "freezer");
+        let want = if made {
+            format!("{}/{parent}/{}", own.trim_end_matches('/'), fx.name())
+        } else {
+            own.clone()
+        };
         assert_eq!(path, &want, "hierarchy {c:?}");
     }
     let _ = sleeper.kill();
@@ -434,6 +445,101 @@ fn placement_is_below_the_callers_cgroup_and_join_moves_a_pid() {
         .run()
         .expect_clean_success();
     group.remove();
+}
+
+/// Whether `pid` is in cgroup `name` in the hierarchy of v1 controller `controller` (`""`: the
+/// cgroup2 tree).
+fn is_in(pid: &str, controller: &str, name: &str) -> bool {
+    proc_cgroup(pid).iter().any(|(c, path)| {
+        let here = if controller.is_empty() {
+            c.is_empty()
+        } else {
+            c.split(',').any(|c| c == controller)
+        };
+        here && path.ends_with(&format!("/{name}"))
+    })
+}
+
+/// With only a memory limit the cgroup is made in the memory and freezer hierarchies (and the
+/// cgroup2 tree on hybrid), not in blkio, cpu or pids. `set --cpu-shares` then adds the cpu
+/// hierarchy with the process in it; stats, freeze, thaw, kill and remove work on that subset,
+/// and nothing is left.
+#[test]
+fn a_memory_limit_makes_only_its_hierarchies_and_set_adds_one() {
+    let fx = fixture();
+    let group = Group::create(fx.name(), &["--memory", "32m"]);
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("start sleep");
+    let pid = sleeper.id().to_string();
+    group.verb("join", &["--pid", &pid]).expect_clean_success();
+    let dirs = cgroup_dirs_named(fx.name());
+    match layout() {
+        "v2" => {
+            assert!(is_in(&pid, "", fx.name()));
+            assert_eq!(dirs.len(), 1, "{dirs:?}");
+        }
+        kind => {
+            assert!(is_in(&pid, "memory", fx.name()), "{:?}", proc_cgroup(&pid));
+            assert!(is_in(&pid, "freezer", fx.name()), "{:?}", proc_cgroup(&pid));
+            for other in ["blkio", "cpu", "pids", "devices"] {
+                assert!(!is_in(&pid, other, fx.name()), "in {other}");
+            }
+            assert_eq!(is_in(&pid, "", fx.name()), kind == "hybrid");
+            assert_eq!(dirs.len(), if kind == "hybrid" { 3 } else { 2 }, "{dirs:?}");
+        }
+    }
+    group
+        .verb("set", &["--cpu-shares", "512"])
+        .expect_clean_success();
+    if layout() != "v2" {
+        assert!(is_in(&pid, "cpu", fx.name()), "{:?}", proc_cgroup(&pid));
+        let cpu = cgroup_dirs_named(fx.name())
+            .into_iter()
+            .find(|d| d.join("cpu.shares").exists())
+            .expect("a cpu directory");
+        let shares = fs::read_to_string(cpu.join("cpu.shares")).unwrap();
+        assert_eq!(shares.trim(), "512");
+        // Still not in blkio.
+        assert!(!is_in(&pid, "blkio", fx.name()));
+    }
+    let stats = group.stats();
+    assert_eq!(stats["memory"]["limit"], json!(32u64 << 20), "{stats}");
+    group.verb("freeze", &[]).expect_clean_success();
+    group.verb("thaw", &[]).expect_clean_success();
+    group.verb("kill", &[]).expect_clean_success();
+    let status = sleeper.wait().expect("reap sleep");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9)
+    );
+    group.remove();
+    assert_eq!(
+        cgroup_dirs_named(fx.name()),
+        Vec::<std::path::PathBuf>::new()
+    );
+}
+
+/// A container ns-exec runs with only a memory limit sees itself in the memory and freezer
+/// hierarchies and the cgroup2 tree (cloned straight into it), and in no other.
+#[test]
+fn ns_exec_container_with_a_memory_limit_is_only_in_the_hierarchies_it_needs() {
+    let fx = fixture();
+    fx.edit_config(|c| c["cgroups"] = json!({"memory": "32m"}));
+    let out = fx.run(&["cat", "/proc/self/cgroup"]);
+    out.expect_clean_success();
+    let suffix = format!("/{}", fx.name());
+    for line in out.stdout.lines() {
+        let mut p = line.splitn(3, ':').skip(1);
+        let (c, path) = (p.next().unwrap_or(""), p.next().unwrap_or(""));
+        let want = c.is_empty() || c.split(',').any(|c| c == "memory" || c == "freezer");
+        assert_eq!(path.ends_with(&suffix), want, "{line}\n{}", out.dump());
+    }
+    assert!(
+        cgroup_dirs_named(fx.name()).is_empty(),
+        "the cgroup is left"
+    );
 }
 
 /// `remove` is idempotent: a removed (or never created) cgroup is removed again with status 0.
