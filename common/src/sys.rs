@@ -37,6 +37,10 @@ struct CloneArgs {
     cgroup: u64,
 }
 
+/// `CLONE_INTO_CGROUP` (Linux 5.7), a clone3-only flag above 32 bits, which libc declares
+/// with a type that differs between its targets.
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// What [`fork_into`] returned in this process.
 pub enum Forked {
     /// We are the parent; the child's pid and a pidfd for it.
@@ -47,11 +51,14 @@ pub enum Forked {
 
 /// `clone3` with fork semantics (no new stack): the child runs on from here, in the new
 /// namespaces `flags` asks for, with `SIGCHLD` as its exit signal and a pidfd for the parent.
+/// With `cgroup` (a cgroup2 directory), the child starts in that cgroup (`CLONE_INTO_CGROUP`):
+/// it never runs anywhere else, and no migration (which takes the kernel's global cgroup
+/// lock and waits for an RCU grace period) is needed.
 ///
 /// # Safety
 /// Like `fork`: the caller must be single-threaded, and the child must only do async-signal-safe
 /// work until it execs or `_exit`s.
-pub unsafe fn fork_into(flags: u64) -> Result<Forked, Errno> {
+pub unsafe fn fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Forked, Errno> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
@@ -59,6 +66,10 @@ pub unsafe fn fork_into(flags: u64) -> Result<Forked, Errno> {
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     // SAFETY: `args` is a valid clone_args of the size passed; stack 0 gives fork semantics
     // (the child continues on a copy of this stack), and the caller upholds fork's rules.
     let ret = unsafe {

@@ -146,7 +146,7 @@ fn kernel() -> Finding {
 /// Whether a child can be cloned into the namespaces `flags` names.
 fn can_clone(flags: u64) -> std::result::Result<(), nix::errno::Errno> {
     // SAFETY: single-threaded; the child only exits.
-    match unsafe { sys::fork_into(flags) }? {
+    match unsafe { sys::fork_into(flags, None) }? {
         Forked::Child => sys::exit_now(0),
         Forked::Parent(_, pidfd) => {
             let status = crate::wait::reap(std::os::fd::AsFd::as_fd(&pidfd));
@@ -294,7 +294,7 @@ fn veth() -> Finding {
         .ok()
     };
     // SAFETY: single-threaded; the child only talks netlink in its own namespace and exits.
-    let ok = match unsafe { sys::fork_into(libc::CLONE_NEWNET as u64) } {
+    let ok = match unsafe { sys::fork_into(libc::CLONE_NEWNET as u64, None) } {
         Ok(Forked::Child) => sys::exit_now(if probe().is_some() { 0 } else { 1 }),
         Ok(Forked::Parent(_, pidfd)) => {
             crate::wait::reap(std::os::fd::AsFd::as_fd(&pidfd)).is_ok_and(|s| s == 0)

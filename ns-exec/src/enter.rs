@@ -62,6 +62,8 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
     if !state.is_running() {
         return Err(Error::msg(what(), "it exited").into());
     }
+    // While the host's /sys/fs/cgroup is still in reach: where the container's cgroups are.
+    let cgroups = ContainerCgroups::open(state.pid).map_err(|e| e.context(what()))?;
     let mut signals = Signals::block(false)?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).ctx(|| "make ns-exec non-dumpable".into())?;
     let flags = state
@@ -72,14 +74,104 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
         .fold(0, |f, ns| f | ns.clone_flag().bits());
     sys::setns(&pidfd, flags).ctx(what)?;
 
+    // The child waits until it is in every cgroup of the container: it must not run a single
+    // instruction of the command outside its limits.
+    let (placed_r, placed_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .ctx(|| "create the placement pipe".into())?;
     // SAFETY: single-threaded; the child runs the last steps of ns-init and execs or exits.
-    match unsafe { sys::fork_into(0) }.ctx(|| "fork into the container".into())? {
-        Forked::Parent(_, child) => Ok(signals.wait_forwarding(child.as_fd(), None)?),
+    match unsafe { sys::fork_into(0, cgroups.unified.as_ref().map(|fd| fd.as_fd())) }
+        .ctx(|| "fork into the container".into())?
+    {
+        Forked::Parent(pid, child) => {
+            drop(placed_r);
+            cgroups.join(pid.as_raw()).map_err(|e| e.context(what()))?;
+            // Released by the byte; on an error above, the pipe's EOF ends the child instead.
+            nix::unistd::write(&placed_w, b"p").ctx(|| "release the entered process".into())?;
+            drop(placed_w);
+            Ok(signals.wait_forwarding(child.as_fd(), None)?)
+        }
         Forked::Child => {
+            drop(placed_w);
+            let mut byte = [0u8; 1];
+            if !matches!(nix::unistd::read(&placed_r, &mut byte), Ok(1)) {
+                sys::exit_now(common::exit::FAILED)
+            }
+            drop(placed_r);
             let err = finish_and_exec(&state.config, command);
             eprintln!("ns-exec: {err}");
             sys::exit_now(err.code)
         }
+    }
+}
+
+/// The cgroups of a running container, opened from the host's view before `setns` leaves it:
+/// its cgroup2 directory (to fork straight into) and the `cgroup.procs` of each v1 hierarchy
+/// (to write the entered process's pid to). Read from `/proc/PID/cgroup` of the container's
+/// process, so an entered process lands exactly where the container is, wherever the caller is.
+struct ContainerCgroups {
+    unified: Option<std::os::fd::OwnedFd>,
+    procs: Vec<(std::path::PathBuf, std::fs::File)>,
+}
+
+impl ContainerCgroups {
+    fn open(pid: i32) -> common::Result<ContainerCgroups> {
+        let own = ns_cgroup::Layout::detect()?;
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .ctx(|| format!("read /proc/{pid}/cgroup"))?;
+        let mut out = ContainerCgroups {
+            unified: None,
+            procs: Vec::new(),
+        };
+        for line in text.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let names: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
+            let Some(h) = own.hierarchies.iter().find(|h| {
+                if names.is_empty() {
+                    h.unified
+                } else {
+                    !h.unified && names.iter().all(|n| h.has(n))
+                }
+            }) else {
+                continue;
+            };
+            let dir = ns_cgroup::layout::under(&h.mount, path);
+            if h.unified {
+                out.unified = Some(
+                    nix::fcntl::open(
+                        &dir,
+                        nix::fcntl::OFlag::O_PATH
+                            | nix::fcntl::OFlag::O_DIRECTORY
+                            | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .ctx(|| format!("open cgroup {}", dir.display()))?,
+                );
+            } else {
+                let procs = dir.join("cgroup.procs");
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&procs)
+                    .ctx(|| format!("open {}", procs.display()))?;
+                out.procs.push((procs, file));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves `pid` into each v1 hierarchy's cgroup (the cgroup2 one it was forked into).
+    fn join(&self, pid: i32) -> common::Result<()> {
+        use std::io::Write;
+        for (path, file) in &self.procs {
+            (&*file)
+                .write_all(pid.to_string().as_bytes())
+                .ctx(|| format!("join {}", path.display()))?;
+        }
+        Ok(())
     }
 }
 

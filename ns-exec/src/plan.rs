@@ -70,6 +70,25 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
         Action::new(STAGE, "claim")
             .arg("path", run.root.join(run.name))
             .arg("name", run.name),
+    ];
+    // The cgroup is made before the clone, which starts the child in its cgroup2 directory;
+    // the v1 hierarchies are joined after it.
+    let mut cleanup = Vec::new();
+    let mut joins = Vec::new();
+    let mut into = None;
+    if let Some(limits) = &config.cgroups {
+        let cg_name = limits.name.as_deref().unwrap_or(run.name);
+        let plan =
+            ns_cgroup::Cgroup::plan_create(cg_name, limits).map_err(|e| e.context("cgroups"))?;
+        out.extend(plan.actions().iter().cloned());
+        into = plan.unified_dir().map(Path::to_path_buf);
+        joins = match into {
+            Some(_) => plan.join_except_unified_action(None),
+            None => plan.join_action(None),
+        };
+        cleanup = plan.remove_actions();
+    }
+    out.push(
         Action::new(STAGE, "clone")
             .arg(
                 "namespaces",
@@ -81,17 +100,10 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
                     .collect::<Vec<_>>(),
             )
             .arg("unshare", unshare_flags(config))
-            .arg("init", run.init),
-    ];
-    let mut cleanup = Vec::new();
-    if let Some(limits) = &config.cgroups {
-        let cg_name = limits.name.as_deref().unwrap_or(run.name);
-        let plan =
-            ns_cgroup::Cgroup::plan_create(cg_name, limits).map_err(|e| e.context("cgroups"))?;
-        out.extend(plan.actions().iter().cloned());
-        out.extend(plan.join_action(None));
-        cleanup = plan.remove_actions();
-    }
+            .arg("init", run.init)
+            .arg("cgroup", &into),
+    );
+    out.extend(joins);
     out.push(
         Action::new(STAGE, "record")
             .arg("path", run.root.join(run.name).join("state.json"))
@@ -192,6 +204,15 @@ pub fn explain(actions: &[Action], run: &Run<'_>) -> String {
                 out.push_str("# the container's first process: unshare's child\n");
                 out.push_str("pid=$(cat /proc/\"$unshare_pid\"/task/\"$unshare_pid\"/children)\n");
                 out.push_str("pid=${pid%% *}\n");
+                if let Some(dir) = a.args.get("cgroup").and_then(|d| d.as_str()) {
+                    out.push_str(
+                        "# ns-exec clones straight into the cgroup2 directory; here it joins\n",
+                    );
+                    out.push_str(&format!(
+                        "echo \"$pid\" > {}\n",
+                        quote(&format!("{dir}/cgroup.procs"))
+                    ));
+                }
             }
             (STAGE, "record") => {
                 if let Some(p) = run.pid_file {
@@ -219,7 +240,7 @@ mod tests {
     #[test]
     fn the_cgroup_namespace_is_not_unshared_by_the_clone() {
         let c = Config::read(
-            r#"{"rootfs":"/r","namespaces":["NEWNS","NEWPID","NEWCGROUP","NEWNET"]}"#.as_bytes(),
+            r#"{"rootfs":"/tmp","namespaces":["NEWNS","NEWPID","NEWCGROUP","NEWNET"]}"#.as_bytes(),
             Some(Path::new("/")),
         )
         .unwrap();

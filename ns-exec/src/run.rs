@@ -127,6 +127,25 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         log: log_fd.as_ref(),
         console: console.as_ref(),
     };
+    // The cgroup before the clone: the child starts in its cgroup2 directory
+    // (CLONE_INTO_CGROUP, no migration), and is dropped (killed) before the cgroup is removed.
+    let mut cgroup = CgroupGuard(None);
+    let mut cgroup_ref = None;
+    let mut cloned_into = None;
+    if let Some(limits) = &config.cgroups {
+        let cg_name = limits.name.clone().unwrap_or_else(|| name.clone());
+        // Traced step by step by ns-cgroup's code, as its plan lists them.
+        let plan =
+            ns_cgroup::Cgroup::plan_create(&cg_name, limits).map_err(|e| e.context("cgroups"))?;
+        let unified = plan.unified_dir().map(Path::to_path_buf);
+        cgroup.0 = Some(plan.apply().map_err(|e| e.context("cgroups"))?);
+        cloned_into = unified.map(|dir| open_dir(&dir)).transpose()?;
+        ns_log!("cgroup {cg_name:?} created");
+        cgroup_ref = Some(state::CgroupRef {
+            name: cg_name,
+            parent: limits.parent.clone(),
+        });
+    }
     // The clone step lasts until ns-init is ready: the clone, its exec and its config read.
     let clone_start = trace::now_us();
     let guard = ChildGuard(Some(
@@ -134,6 +153,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             &init_copy,
             &args.command,
             spawn::clone_flags(&config),
+            cloned_into.as_ref(),
             handoff,
         )
         .inspect_err(|e| {
@@ -171,23 +191,16 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
     let config_networks = config.networks.clone();
     let config_tty = config.tty;
-    // The cgroup before anything inside runs, so no process of the container escapes it.
-    let mut cgroup = CgroupGuard(None);
-    let mut cgroup_ref = None;
-    if let Some(limits) = &config.cgroups {
-        let cg_name = limits.name.clone().unwrap_or_else(|| name.clone());
-        // Traced step by step by ns-cgroup's code, as its plan lists them.
-        let cg = cgroup.0.insert(
-            ns_cgroup::Cgroup::plan_create(&cg_name, limits)
-                .and_then(|plan| plan.apply())
-                .map_err(|e| e.context("cgroups"))?,
-        );
-        cg.join(pid).map_err(|e| e.context("cgroups"))?;
-        ns_log!("cgroup {cg_name:?} created and joined");
-        cgroup_ref = Some(state::CgroupRef {
-            name: cg_name,
-            parent: limits.parent.clone(),
-        });
+    // The v1 hierarchies (the cgroup2 tree was joined by the clone itself) before anything
+    // inside runs, so no process of the container escapes them.
+    if let Some(cg) = &cgroup.0 {
+        let joined = if cloned_into.is_some() {
+            cg.join_except_unified(pid)
+        } else {
+            cg.join(pid)
+        };
+        joined.map_err(|e| e.context("cgroups"))?;
+        ns_log!("cgroup joined");
     }
     let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
     let state = State {
@@ -238,6 +251,16 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     }
     ns_log!("container exited with status {status}");
     Ok(status)
+}
+
+/// An `O_PATH` fd of the directory `dir` (a cgroup to clone into).
+fn open_dir(dir: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open cgroup {}", dir.display()))
 }
 
 /// Prints the run's plan (`--plan`) or its shell form (`--explain`); changes nothing.

@@ -79,11 +79,13 @@ fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
 }
 
 /// Clones the child into `flags`'s namespaces and execs the program `init` refers to (the
-/// protected ns-init) in it, with `command` after `--`. Returns once the child exists.
+/// protected ns-init) in it, with `command` after `--`; with `cgroup` (a cgroup2 directory),
+/// the child starts in that cgroup. Returns once the child exists.
 pub fn spawn(
     init: &OwnedFd,
     command: &[OsString],
     flags: CloneFlags,
+    cgroup: Option<&OwnedFd>,
     fds: Handoff<'_>,
 ) -> Result<Child> {
     let mut argv = vec![c"ns-init".to_owned(), c"--".to_owned()];
@@ -121,7 +123,7 @@ pub fn spawn(
     // SAFETY: ns-exec is single-threaded, and the child branch below only makes system calls
     // (plus the error report, which allocates; that is safe with no other thread to hold a lock)
     // before it execs or exits.
-    match unsafe { sys::fork_into(flags.bits() as u64) }
+    match unsafe { sys::fork_into(flags.bits() as u64, cgroup.map(|fd| fd.as_fd())) }
         .map_err(|e| Error::sys(format!("clone into new namespaces ({flags:?})"), e))?
     {
         Forked::Parent(pid, pidfd) => Ok(Child { pid, pidfd }),

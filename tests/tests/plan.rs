@@ -76,8 +76,8 @@ fn with_limits_and_mounts(fx: &Fixture) {
 }
 
 /// `ns-exec --plan` prints one JSON document (`v`, `stage`, `actions`) whose steps run from
-/// `config` to `wait` with the cgroup's and ns-init's steps in between and the cgroup's
-/// removal after, and changes nothing:
+/// `config` to `wait` (the cgroup made before the clone and joined after it, then ns-init's
+/// steps) with the cgroup's removal after, and changes nothing:
 /// no state entry, no cgroup, no container process (the fixture checks mounts and processes).
 #[test]
 fn ns_exec_plan_is_json_and_changes_nothing() {
@@ -88,7 +88,19 @@ fn ns_exec_plan_is_json_and_changes_nothing() {
     assert_eq!(plan["stage"], "ns-exec");
     let steps = plan_steps(&plan);
     let names: Vec<&str> = steps.iter().map(|(_, s)| s.as_str()).collect();
-    assert_eq!(&names[..3], ["config", "claim", "clone"], "{names:?}");
+    assert_eq!(&names[..2], ["config", "claim"], "{names:?}");
+    // The cgroup is made before the clone (which starts the child in it), joined after.
+    let clone_at = names
+        .iter()
+        .position(|n| *n == "clone")
+        .expect("a clone step");
+    assert!(
+        names[2..clone_at]
+            .iter()
+            .all(|n| *n == "mkdir" || *n == "write"),
+        "{names:?}"
+    );
+    assert!(names[clone_at + 1..].contains(&"join"), "{names:?}");
     // After the wait, the cgroup's removal.
     let wait = names
         .iter()
@@ -105,7 +117,12 @@ fn ns_exec_plan_is_json_and_changes_nothing() {
     }
     let config = &plan["actions"][0]["config"];
     assert_eq!(config["hostname"], ns_tests::DEFAULT_HOSTNAME, "{config}");
-    let clone = &plan["actions"][2];
+    let clone = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["step"] == "clone")
+        .unwrap();
     assert_eq!(
         clone["unshare"],
         json!(["--mount", "--uts", "--ipc", "--pid", "--net"]),

@@ -637,6 +637,27 @@ fn enter_runs_in_the_running_containers_namespaces() {
     );
 }
 
+/// A process started by `ns-exec enter` lands in every cgroup of the container (the same
+/// `/proc/self/cgroup` as the container's first process), so it is held to the container's
+/// limits like any process of it.
+#[test]
+fn enter_joins_the_containers_cgroups() {
+    let fx = fixture();
+    fx.edit_config(|c| c["cgroups"] = json!({"pids_max": 40, "memory": "64m"}));
+    let mut running = fx
+        .exec_with_pid_file(&["sh", "-c", "echo READY; exec sleep 100"])
+        .spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    running.wait_for_stdout("READY");
+    let expected = fs::read_to_string(format!("/proc/{}/cgroup", container.pid)).unwrap();
+    assert!(expected.contains(fx.name()), "{expected}");
+    let out = fx.enter(&["cat", "/proc/self/cgroup"]).run();
+    out.expect_clean_success();
+    assert_eq!(out.stdout, expected, "{}", out.dump());
+    container.kill();
+    running.wait().expect_code(137);
+}
+
 /// `ns-exec --root R --name NAME -- CMD` with NAME running enters it instead of starting a
 /// second container.
 #[test]
