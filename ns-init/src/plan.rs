@@ -166,7 +166,12 @@ fn exec_action(a: Action, config: &Config, command: &[OsString], id: &Identity) 
         .iter()
         .map(|c| c.to_string_lossy().into_owned())
         .collect();
-    let a = a.arg("argv", &argv).arg("env", &config.environment).sh(
+    // The environment the command gets: the config's, plus HOME from passwd when it sets none.
+    let env: Vec<String> = crate::exec::environment(&config.environment, id.home.as_deref())
+        .iter()
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    let a = a.arg("argv", &argv).arg("env", &env).sh(
         "# the root switch: unshare --root (a chroot) below, because the host's tools cannot \
              run once pivot_root has detached the host's root; it and the user switch need \
              CAP_SYS_CHROOT, CAP_SETUID and CAP_SETGID among the kept capabilities",
@@ -198,15 +203,9 @@ fn exec_action(a: Action, config: &Config, command: &[OsString], id: &Identity) 
         line.push_str(&format!(" --setgid={} --setuid={}", id.gid, id.uid));
     }
     line.push_str(" -- env -i");
-    for e in &config.environment {
+    for e in &env {
         line.push(' ');
         line.push_str(&quote(e));
-    }
-    if !config.environment.iter().any(|e| e.starts_with("HOME=")) {
-        if let Some(home) = &id.home {
-            line.push(' ');
-            line.push_str(&quote(&format!("HOME={home}")));
-        }
     }
     for c in command {
         line.push(' ');
@@ -360,7 +359,7 @@ mod tests {
     #[test]
     fn steps_follow_the_documented_order() {
         let c = config(
-            r#"{"rootfs":"/r","hostname":"h","namespaces":["NEWNS","NEWUTS","NEWCGROUP"],
+            r#"{"rootfs":"/tmp","hostname":"h","namespaces":["NEWNS","NEWUTS","NEWCGROUP"],
                 "tty":true}"#,
         );
         let names: Vec<&str> = steps(&c, false).unwrap().iter().map(|s| s.name()).collect();
@@ -383,7 +382,7 @@ mod tests {
 
     #[test]
     fn actions_expand_the_rootfs_and_end_in_the_exec() {
-        let c = config(r#"{"rootfs":"/r","hostname":"box","namespaces":["NEWNS","NEWUTS"]}"#);
+        let c = config(r#"{"rootfs":"/tmp","hostname":"box","namespaces":["NEWNS","NEWUTS"]}"#);
         let acts = actions(&c, &["true".into()], &[], false, &root_id()).unwrap();
         let names: Vec<&str> = acts.iter().map(|a| a.step.as_str()).collect();
         assert_eq!(names[0], "setsid");
