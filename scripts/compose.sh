@@ -172,20 +172,31 @@ esac
 # The canonical config, as ns-exec reads it: its errors (a bad config, a missing bridge) are
 # ns-exec's own lines on stderr, and 125.
 plan=$("$ns_exec" --plan --config "$config" -- "$@") || exit 125
-canonical=$(printf '%s\n' "$plan" | jq -ce '.actions[] | select(.step == "config") | .config') ||
-	die "ns-exec's plan has no config step"
-unshare_flags=$(printf '%s\n' "$plan" | jq -re '.actions[] | select(.step == "clone") | .unshare | join(" ")') ||
-	die "ns-exec's plan has no clone step"
-tty=$(printf '%s\n' "$canonical" | jq -r '.tty')
-has_cgroups=$(printf '%s\n' "$canonical" | jq -r 'has("cgroups") and .cgroups != null')
-networks=$(printf '%s\n' "$canonical" | jq -r '.networks | length')
+# One jq for every fact the script needs (jq takes tens of milliseconds to start): the unshare
+# flags, tty, whether there is a cgroup, how many networks, the cgroup's and the host's names.
+facts=$(printf '%s\n' "$plan" | jq -re '
+	(.actions[] | select(.step == "config") | .config) as $c
+	| (.actions[] | select(.step == "clone") | .unshare | join(" ")) as $u
+	| $u, ($c.tty | tostring), ($c.cgroups != null | tostring), ($c.networks | length),
+	  ($c.cgroups.name // ""), ($c.hostname // "")') ||
+	die "ns-exec's plan has no config or clone step"
+{
+	read -r unshare_flags
+	read -r tty
+	read -r has_cgroups
+	read -r networks
+	read -r cgroup_name
+	read -r hostname
+} <<FACTS
+$facts
+FACTS
 if [ -z "$name" ]; then
-	name=$(printf '%s\n' "$canonical" | jq -r '.cgroups.name // .hostname // "" ')
+	name=${cgroup_name:-$hostname}
 	case $name in
 	'' | */* | . | .. | *[!A-Za-z0-9_.-]*) name=compose-$$ ;;
 	esac
 fi
-cgroup=$(printf '%s\n' "$canonical" | jq -r --arg n "$name" '.cgroups.name // $n')
+cgroup=${cgroup_name:-$name}
 
 # State of the run, for cleanup: every path ends in cleanup (the EXIT trap).
 tmp=
@@ -325,7 +336,7 @@ exec 5<&-
 exec 6<"$ready"
 line=
 if ! IFS= read -r line <&6 ||
-	[ "$(printf '%s\n' "$line" | jq -r '.v == 1 and .type == "ready"' 2>/dev/null)" != true ]; then
+	case $line in *'"type":"ready"'*) false ;; *) true ;; esac then
 	exec 9>&- 6<&-
 	wait "$job" 2>/dev/null || :
 	job=
