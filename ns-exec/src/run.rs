@@ -242,6 +242,8 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         }
     }
     ns_log!("command running");
+    // The start-up code is done with: a long wait should not keep it resident (S5, RSS).
+    sys::release_code_pages();
     let status = trace::step(STAGE, "wait", None, || {
         signals.wait_forwarding(guard.child().pidfd.as_fd(), terminal.as_mut())
     })?;

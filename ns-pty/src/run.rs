@@ -111,6 +111,8 @@ pub fn run(invocation: Invocation) -> Result<i32> {
             session.child = Some(step("spawn", || spawn(&command, Some(pty.peer)))?);
             step("relay", || {
                 session.start_relay(pty.master)?;
+                // The start-up code is done with: a long relay should not keep it resident.
+                sys::release_code_pages();
                 session.run()
             })?
         }
@@ -119,7 +121,10 @@ pub fn run(invocation: Invocation) -> Result<i32> {
             if !command.is_empty() {
                 session.child = Some(step("spawn", || spawn(&command, None))?);
             }
-            step("relay", || session.run())?
+            step("relay", || {
+                sys::release_code_pages();
+                session.run()
+            })?
         }
     };
     if let Some(raw) = session.raw.take() {
