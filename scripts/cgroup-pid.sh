@@ -37,31 +37,14 @@ Options:
   --timeout SECS    with --remove: wait at most SECS for the processes inside to end
   -h, --help        print this help
 
-Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: PATH).
+Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: this
+checkout's target/release, else PATH).
 
 Exit status: 0 done; 125 a stage failed or a usage error.
 EOF
 }
 
-die() {
-	echo "$prog: $*" >&2
-	exit 125
-}
-
-usage_error() {
-	echo "$prog: $*" >&2
-	usage >&2
-	exit 125
-}
-
-find_prog() {
-	if [ -n "${NS_BIN_DIR:-}" ]; then
-		[ -x "$NS_BIN_DIR/$1" ] || die "$NS_BIN_DIR/$1: not found (NS_BIN_DIR is set)"
-		printf '%s\n' "$NS_BIN_DIR/$1"
-	else
-		command -v "$1" || die "$1: not found on PATH (set NS_BIN_DIR to the ns-tools programs)"
-	fi
-}
+. "$(dirname "$0")/lib/stages.sh"
 
 is_pid() {
 	case $1 in '' | *[!0-9]*) return 1 ;; esac

@@ -28,8 +28,8 @@
 # A SIGKILLed script cannot clean up; the container still goes with it (the chain has a
 # parent-death signal, as ns-exec's child has), and the empty cgroup and the pid file stay.
 #
-# Programs are taken from $NS_BIN_DIR when it is set, else from PATH; util-linux unshare and jq
-# are needed as well.
+# Programs are taken from $NS_BIN_DIR when it is set, else from this checkout's target/release,
+# else from PATH; util-linux unshare and jq are needed as well.
 set -eu
 
 prog=compose.sh
@@ -48,37 +48,15 @@ Options:
                     it runs
   -h, --help        print this help
 
-Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: PATH).
+Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: this
+checkout's target/release, else PATH).
 
 Exit status: CMD's own; 128+N if signal N killed it; 125 if a stage failed;
 126 if CMD could not be executed; 127 if CMD was not found.
 EOF
 }
 
-die() {
-	echo "$prog: $*" >&2
-	exit 125
-}
-
-usage_error() {
-	echo "$prog: $*" >&2
-	usage >&2
-	exit 125
-}
-
-# find_prog NAME: the path of an ns-tools program, from $NS_BIN_DIR or PATH.
-find_prog() {
-	if [ -n "${NS_BIN_DIR:-}" ]; then
-		[ -x "$NS_BIN_DIR/$1" ] || die "$NS_BIN_DIR/$1: not found (NS_BIN_DIR is set)"
-		printf '%s\n' "$NS_BIN_DIR/$1"
-	else
-		command -v "$1" || die "$1: not found on PATH (set NS_BIN_DIR to the ns-tools programs)"
-	fi
-}
-
-need_cmd() {
-	command -v "$1" >/dev/null 2>&1 || die "$1: not found on PATH ($2)"
-}
+. "$(dirname "$0")/lib/stages.sh"
 
 # child_of PID: the one child of PID (its first, if it has more).
 child_of() {

@@ -45,36 +45,15 @@ Options:
   --root DIR   ns-exec's state directory (default: /run/ns-tools)
   -h, --help   print this help
 
-Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: PATH).
+Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: this
+checkout's target/release, else PATH).
 
 Exit status: CMD's own; 128+N if signal N killed it; 125 if entering failed;
 127 if CMD was not found.
 EOF
 }
 
-die() {
-	echo "$prog: $*" >&2
-	exit 125
-}
-
-usage_error() {
-	echo "$prog: $*" >&2
-	usage >&2
-	exit 125
-}
-
-find_prog() {
-	if [ -n "${NS_BIN_DIR:-}" ]; then
-		[ -x "$NS_BIN_DIR/$1" ] || die "$NS_BIN_DIR/$1: not found (NS_BIN_DIR is set)"
-		printf '%s\n' "$NS_BIN_DIR/$1"
-	else
-		command -v "$1" || die "$1: not found on PATH (set NS_BIN_DIR to the ns-tools programs)"
-	fi
-}
-
-need_cmd() {
-	command -v "$1" >/dev/null 2>&1 || die "$1: not found on PATH ($2)"
-}
+. "$(dirname "$0")/lib/stages.sh"
 
 # start_time PID: field 22 of /proc/PID/stat (fields counted after the last ')', since the
 # command name may hold spaces and parentheses); fails for a zombie or a missing process.

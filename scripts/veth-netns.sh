@@ -38,35 +38,14 @@ del  Delete the veth IF (default eth0) inside NETNS, and so its host end; nothin
 
 NETNS is a network namespace file (/run/netns/X, /proc/PID/ns/net) or a name in /run/netns.
 
-Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: PATH).
+Environment: NS_BIN_DIR, the directory of the ns-tools programs (default: this
+checkout's target/release, else PATH).
 
 Exit status: 0 done; 125 a stage failed or a usage error.
 EOF
 }
 
-die() {
-	echo "$prog: $*" >&2
-	exit 125
-}
-
-usage_error() {
-	echo "$prog: $*" >&2
-	usage >&2
-	exit 125
-}
-
-find_prog() {
-	if [ -n "${NS_BIN_DIR:-}" ]; then
-		[ -x "$NS_BIN_DIR/$1" ] || die "$NS_BIN_DIR/$1: not found (NS_BIN_DIR is set)"
-		printf '%s\n' "$NS_BIN_DIR/$1"
-	else
-		command -v "$1" || die "$1: not found on PATH (set NS_BIN_DIR to the ns-tools programs)"
-	fi
-}
-
-need_cmd() {
-	command -v "$1" >/dev/null 2>&1 || die "$1: not found on PATH ($2)"
-}
+. "$(dirname "$0")/lib/stages.sh"
 
 [ "$#" -ge 1 ] || usage_error "a verb is required"
 case $1 in
