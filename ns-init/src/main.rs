@@ -16,12 +16,14 @@
 //! `common::cli::print`, which flushes, since nothing flushes stdout at exit without that
 //! runtime.
 
-#![no_main]
+// Not in the unit-test build, whose harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod run;
 
 /// The C entry point, without Rust's runtime start-up (see the module documentation).
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(
     _argc: std::ffi::c_int,
@@ -31,6 +33,7 @@ extern "C" fn main(
     0
 }
 
+#[cfg_attr(test, allow(dead_code))]
 fn ns_init_main() {
     let argv = std::env::args_os().skip(1).collect();
     match cli::parse(argv, |k| std::env::var(k).ok()) {

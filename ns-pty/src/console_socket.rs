@@ -45,7 +45,9 @@ impl ConsoleSocket {
             None,
         )
         .ctx(what)?;
-        // Only the owner may connect: the file's mode comes from the umask at bind time.
+        // Only the owner may connect: the file's mode comes from the umask at bind time. The
+        // umask is the process's, so a program calling this from several threads at once must
+        // serialise the calls (ns-pty has one thread; the tests hold a lock).
         let old = umask(Mode::from_bits_truncate(0o077));
         let bound = bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr);
         umask(old);
@@ -161,6 +163,14 @@ fn receive_fd(conn: BorrowedFd<'_>) -> Result<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Held by every test that binds: `bind` sets the process-wide umask for a moment.
+    static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn bind_locked(path: &Path) -> Result<ConsoleSocket> {
+        let _held = UMASK.lock().unwrap_or_else(|e| e.into_inner());
+        ConsoleSocket::bind(path)
+    }
     use crate::pty::open_pty;
     use nix::sys::socket::{ControlMessage, connect, sendmsg};
     use std::io::IoSlice;
@@ -195,7 +205,7 @@ mod tests {
     #[test]
     fn receives_a_master_like_runc_sends_it() {
         let path = temp_path("ok");
-        let mut sock = ConsoleSocket::bind(&path).unwrap();
+        let mut sock = bind_locked(&path).unwrap();
         let mode = std::fs::symlink_metadata(&path).unwrap().mode() & 0o777;
         assert_eq!(mode & 0o077, 0, "mode {mode:o}");
         let pty = open_pty().unwrap();
@@ -215,7 +225,7 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_master() {
         let path = temp_path("bad");
-        let mut sock = ConsoleSocket::bind(&path).unwrap();
+        let mut sock = bind_locked(&path).unwrap();
         let pty = open_pty().unwrap();
         send(&path, &[pty.peer.as_raw_fd()]);
         let e = sock.receive_master().unwrap_err();
@@ -229,7 +239,7 @@ mod tests {
     fn an_existing_path_is_an_error() {
         let path = temp_path("exists");
         std::fs::write(&path, b"").unwrap();
-        let e = ConsoleSocket::bind(&path).unwrap_err();
+        let e = bind_locked(&path).unwrap_err();
         assert!(e.to_string().contains("Address already in use"), "{e}");
         std::fs::remove_file(&path).unwrap();
     }

@@ -1378,6 +1378,93 @@ pub fn cap_number(name: &str) -> Option<u32> {
     })
 }
 
+/// A network namespace made for one test, held by a `sleep` we spawned; killed by its pid on
+/// drop.
+pub struct Netns {
+    child: std::process::Child,
+}
+
+impl Netns {
+    /// Makes one (`unshare --net sleep 600`), waiting until it exists.
+    #[allow(clippy::new_without_default)] // It spawns a process: not a default value.
+    pub fn new() -> Netns {
+        let child = std::process::Command::new("unshare")
+            .args(["--net", "--", "sleep", "600"])
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn unshare --net sleep (util-linux)");
+        let ns = Netns { child };
+        let own = std::fs::read_link("/proc/self/ns/net").expect("readlink own netns");
+        let start = Instant::now();
+        while std::fs::read_link(ns.path()).ok().is_none_or(|l| l == own) {
+            assert!(start.elapsed() < TIMEOUT, "unshare --net did not start");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        ns
+    }
+
+    /// The holding process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `/proc/PID/ns/net` of the holding process.
+    pub fn path(&self) -> String {
+        format!("/proc/{}/ns/net", self.pid())
+    }
+
+    /// `program args` inside this namespace, bounded by the harness's timeout.
+    pub fn inv(&self, program: impl AsRef<std::ffi::OsStr>) -> Invocation<'static> {
+        Invocation::new("nsenter")
+            .arg(format!("--net={}", self.path()))
+            .arg("--")
+            .arg(program)
+    }
+
+    /// A shell script inside; fails the test unless it succeeds; returns its stdout.
+    pub fn sh(&self, script: &str) -> String {
+        let out = self.inv("sh").args(["-c", script]).run();
+        out.expect_code(0);
+        out.stdout
+    }
+
+    /// `ns-veth args` inside.
+    pub fn ns_veth(&self, args: &[&str]) -> Output {
+        self.inv(bin("ns-veth")).args(args).run()
+    }
+
+    /// Interface names with their state (`ip -o link`, sorted), to compare before and after.
+    pub fn links(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .sh("ip -o link show")
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Makes bridge `br0` with `addr` (CIDR), up.
+    pub fn bridge(&self, addr: &str) {
+        self.sh(&format!(
+            "ip link add br0 type bridge && ip addr add {addr} dev br0 && ip link set br0 up"
+        ));
+    }
+
+    /// `ip -o link show dev NAME` inside.
+    pub fn link_line(&self, name: &str) -> String {
+        self.sh(&format!("ip -o link show dev {name}"))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

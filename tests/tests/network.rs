@@ -10,93 +10,9 @@
 //!
 //! The container side is tested with the library in ns-veth/tests/container_side.rs.
 
-use ns_tests::{Fixture, Invocation, Output, TIMEOUT, TempDir, bin, require_root};
+use ns_tests::{Fixture, Invocation, Netns, Output, TIMEOUT, TempDir, bin, require_root};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A network namespace made for one test, held by a `sleep` we spawned; killed by its pid on
-/// drop.
-struct Netns {
-    child: Child,
-}
-
-impl Netns {
-    fn new() -> Netns {
-        let child = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn unshare --net sleep (util-linux)");
-        let ns = Netns { child };
-        let own = std::fs::read_link("/proc/self/ns/net").expect("readlink own netns");
-        let start = Instant::now();
-        while std::fs::read_link(ns.path()).ok().is_none_or(|l| l == own) {
-            assert!(start.elapsed() < TIMEOUT, "unshare --net did not start");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        ns
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn path(&self) -> String {
-        format!("/proc/{}/ns/net", self.pid())
-    }
-
-    /// `program args` inside this namespace, bounded by the harness's timeout.
-    fn inv(&self, program: impl AsRef<std::ffi::OsStr>) -> Invocation<'static> {
-        Invocation::new("nsenter")
-            .arg(format!("--net={}", self.path()))
-            .arg("--")
-            .arg(program)
-    }
-
-    /// A shell script inside; fails the test unless it succeeds; returns its stdout.
-    fn sh(&self, script: &str) -> String {
-        let out = self.inv("sh").args(["-c", script]).run();
-        out.expect_code(0);
-        out.stdout
-    }
-
-    /// `ns-veth args` inside.
-    fn ns_veth(&self, args: &[&str]) -> Output {
-        self.inv(bin("ns-veth")).args(args).run()
-    }
-
-    /// Interface names with their state (`ip -o link`, sorted), to compare before and after.
-    fn links(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .sh("ip -o link show")
-            .lines()
-            .filter_map(|l| l.split(": ").nth(1))
-            .map(|n| n.split('@').next().unwrap_or(n).to_string())
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Makes bridge `br0` with `addr` (CIDR), up.
-    fn bridge(&self, addr: &str) {
-        self.sh(&format!(
-            "ip link add br0 type bridge && ip addr add {addr} dev br0 && ip link set br0 up"
-        ));
-    }
-
-    /// `ip -o link show dev NAME` inside.
-    fn link_line(&self, name: &str) -> String {
-        self.sh(&format!("ip -o link show dev {name}"))
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();

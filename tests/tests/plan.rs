@@ -8,11 +8,9 @@
 //! network namespace the test makes (`unshare --net`, held by a `sleep` it kills by pid), with
 //! addresses from 198.18.0.0/15; the fixture checks nothing is left behind.
 
-use ns_tests::{Fixture, Invocation, TIMEOUT, cgroup_dirs_named, require_root};
+use ns_tests::{Fixture, Invocation, Netns, cgroup_dirs_named, require_root};
 use serde_json::{Value, json};
 use std::fs;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn fixture() -> Fixture {
     require_root();
@@ -237,47 +235,6 @@ fn ns_init_plans_alone() {
         .unwrap();
     assert_eq!(identity["uid"], 0, "{identity}");
     assert_eq!(steps.last().unwrap().1, "exec");
-}
-
-/// A network namespace made for one test, held by a `sleep` we spawned; killed by its pid on
-/// drop, which destroys it and everything in it.
-struct Netns(Child);
-
-impl Netns {
-    fn new() -> Netns {
-        let child = Command::new("unshare")
-            .args(["--net", "--", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn unshare --net sleep (util-linux)");
-        let ns = Netns(child);
-        let own = fs::read_link("/proc/self/ns/net").unwrap();
-        let start = Instant::now();
-        while fs::read_link(ns.path()).ok().is_none_or(|l| l == own) {
-            assert!(start.elapsed() < TIMEOUT, "unshare --net did not start");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        ns
-    }
-
-    fn path(&self) -> String {
-        format!("/proc/{}/ns/net", self.0.id())
-    }
-
-    /// `program` inside this namespace.
-    fn inv<'f>(&self, program: impl AsRef<std::ffi::OsStr>) -> Invocation<'f> {
-        Invocation::new("nsenter")
-            .arg(format!("--net={}", self.path()))
-            .arg("--")
-            .arg(program)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// What the probe reports of its container, and the host side reads of its cgroup.
