@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench/run.sh [-o FILE] [RUNS]: ns-tools against runc, crun and bubblewrap on this machine, side
-# by side, and the floor (a bare fork+exec of /bin/true). Writes bench/RESULTS.md (or FILE, or
+# by side, and two floors (a bare fork+exec of /bin/true, and bench/floor.c, a minimal C launcher
+# doing clone into the five namespaces + pivot_root + /proc). Writes bench/RESULTS.md (or FILE, or
 # $NS_BENCH_OUT) and prints it. RUNS (default 200) is the number of timed runs per contender
 # in S1, S2, S3 and S6.
 #
 # Scenarios (bench/README.md says what each measures and why):
 #   S1 start-to-exit of /bin/true in new mnt+pid+uts+ipc+net namespaces, with pivot_root,
-#      /proc and /dev, one hyperfine invocation for all runtimes;
+#      /proc and /dev, one hyperfine invocation for all runtimes and both floors;
 #   S2 S1 plus a memory and a pids limit (each runtime makes, fills and removes a cgroup);
 #   S3 S2 plus a veth into bridge br0, in a network namespace made here: ns-exec's "veth"
 #      network, runc and crun inside bench/veth-run.sh (the `ip` commands a user scripts);
@@ -21,7 +22,8 @@
 # hierarchy shows this process's own cgroup as its root, so every runtime's cgroups land below
 # the caller's cgroup (crun would otherwise use the hierarchy's root). Needs root; installs
 # hyperfine, runc, crun, bubblewrap and jq from Debian when missing; leaves nothing behind.
-# The static binaries are built into $CARGO_TARGET_DIR/static (default target/static).
+# The static binaries are built into $CARGO_TARGET_DIR/static (default target/static); S1 builds
+# bench/floor.c with gcc (-static) into the run's temporary directory.
 set -eu
 
 usage() {
@@ -176,8 +178,12 @@ hf() { # hf NAME COMMAND... : one hyperfine invocation, JSON to $work/NAME.json
 
 if want S1; then
 	echo "S1: start-to-exit of /bin/true ($runs runs each)" >&2
+	# The C launcher floor: clone into the five namespaces, bind the rootfs, /proc, pivot_root,
+	# execv (bench/floor.c). Static, as the ns-tools binaries are.
+	gcc -O2 -static -o "$work/floor" bench/floor.c
 	hf s1 -n ns-exec "$ns_exec /bin/true" -n runc "$runc_run" -n crun "$crun_run" \
-		-n bwrap "$bwrap_run /bin/true" -n "fork+exec (floor)" "/bin/true"
+		-n bwrap "$bwrap_run /bin/true" -n "C launcher (floor)" "$work/floor $work/rootfs /bin/true" \
+		-n "fork+exec (floor)" "/bin/true"
 fi
 
 if want S2; then
@@ -314,7 +320,15 @@ Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}; {ver(['runc'
 {ver(['crun', '--version'])}, {ver(['bwrap', '--version'])}, {ver(['hyperfine', '--version'])}.
 Produced by `bench/run.sh {runs}`; bench/README.md explains each scenario."""]
 if have("s1.json"):
-    out.append(f"## S1: start-to-exit of /bin/true ({runs} runs each)\n\n{table('s1')}")
+    med = {r["command"]: r["median"] for r in json.load(open(f"{work}/s1.json"))["results"]}
+    out.append(f"""## S1: start-to-exit of /bin/true ({runs} runs each)
+
+The C launcher (floor) is bench/floor.c: clone into the five namespaces, / made private, the
+rootfs bound onto itself, /proc, pivot_root, execv; no /dev, hostname or cgroups.
+ns-exec's median is {med['ns-exec'] / med['C launcher (floor)']:.2f}× the C launcher's (target ≤ 1.5×) \
+and {med['ns-exec'] / med['bwrap']:.2f}× bubblewrap's (target ≤ 1×).
+
+{table('s1')}""")
 if have("s2.json"):
     out.append(f"""## S2: S1 with a 64 MiB memory limit and a pids limit of 64 ({runs} runs each)
 
