@@ -94,6 +94,18 @@ impl Layout {
         Layout::parse(&mountinfo, &cgroup)
     }
 
+    /// The layout with process `pid`'s cgroups as the `own` directories: where `pid` is in
+    /// each hierarchy, as this process's mounts reach it (`ns-exec enter` puts a process
+    /// exactly there).
+    pub fn of_pid(pid: i32) -> Result<Layout> {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+        let path = format!("/proc/{pid}/cgroup");
+        let cgroup =
+            std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
+        Layout::parse(&mountinfo, &cgroup)
+    }
+
     /// The layout described by a mountinfo text and a `/proc/PID/cgroup` text.
     pub fn parse(mountinfo: &str, cgroup: &str) -> Result<Layout> {
         let mounts = parse_mountinfo(mountinfo);

@@ -115,44 +115,24 @@ struct ContainerCgroups {
 
 impl ContainerCgroups {
     fn open(pid: i32) -> common::Result<ContainerCgroups> {
-        let own = ns_cgroup::Layout::detect()?;
-        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .ctx(|| format!("read /proc/{pid}/cgroup"))?;
         let mut out = ContainerCgroups {
             unified: None,
             procs: Vec::new(),
         };
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (Some(_), Some(controllers), Some(path)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
-                continue;
-            };
-            let names: Vec<&str> = controllers.split(',').filter(|c| !c.is_empty()).collect();
-            let Some(h) = own.hierarchies.iter().find(|h| {
-                if names.is_empty() {
-                    h.unified
-                } else {
-                    !h.unified && names.iter().all(|n| h.has(n))
-                }
-            }) else {
-                continue;
-            };
-            let dir = ns_cgroup::layout::under(&h.mount, path);
+        for h in ns_cgroup::Layout::of_pid(pid)?.hierarchies {
             if h.unified {
                 out.unified = Some(
                     nix::fcntl::open(
-                        &dir,
+                        &h.own,
                         nix::fcntl::OFlag::O_PATH
                             | nix::fcntl::OFlag::O_DIRECTORY
                             | nix::fcntl::OFlag::O_CLOEXEC,
                         nix::sys::stat::Mode::empty(),
                     )
-                    .ctx(|| format!("open cgroup {}", dir.display()))?,
+                    .ctx(|| format!("open cgroup {}", h.own.display()))?,
                 );
             } else {
-                let procs = dir.join("cgroup.procs");
+                let procs = h.own.join("cgroup.procs");
                 let file = std::fs::OpenOptions::new()
                     .write(true)
                     .open(&procs)
