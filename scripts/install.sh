@@ -3,8 +3,9 @@
 #
 #   PREFIX=/usr/local (default)  DESTDIR=/staging/root (default: none)  NO_BUILD=1 (skip cargo)
 #
-# The layout (README "Install"): user-facing programs in $PREFIX/bin; ns-init, which only
-# ns-exec runs, in $PREFIX/libexec/ns-tools (ns-exec finds it there relative to itself);
+# The layout (README "Install"): user-facing programs in $PREFIX/bin; ns-dmz and ns-init,
+# which ns-exec and scripts run rather than people, in $PREFIX/libexec/ns-tools (ns-exec finds
+# them there relative to itself);
 # man pages rendered from docs/man/*.md with go-md2man into $PREFIX/share/man/man1, man5
 # and man7 (the section is the page's file name suffix: ns-handoff.7.md goes to man7);
 # docs, the example config and the scripts in $PREFIX/share/doc/ns-tools. Prints each file it
@@ -19,7 +20,8 @@ target=${CARGO_TARGET_DIR:-target}
 command -v go-md2man >/dev/null 2>&1 ||
 	{ echo "install.sh: go-md2man is missing (apt-get install go-md2man)" >&2; exit 1; }
 if [ -z "${NO_BUILD:-}" ]; then
-	cargo build --release --locked --bins -p ns-exec -p ns-init -p ns-cgroup -p ns-veth -p ns-pty
+	cargo build --release --locked --bins -p ns-exec -p ns-init -p ns-dmz -p ns-cgroup -p ns-veth \
+		-p ns-pty
 fi
 
 put() { # put MODE SOURCE DEST
@@ -30,6 +32,7 @@ for tool in ns-exec ns-cgroup ns-veth ns-pty; do
 	put 0755 "$target/release/$tool" "$prefix/bin/$tool"
 done
 put 0755 "$target/release/ns-init" "$prefix/libexec/ns-tools/ns-init"
+put 0755 "$target/release/ns-dmz" "$prefix/libexec/ns-tools/ns-dmz"
 
 man=$(mktemp -d)
 trap 'rm -rf "$man"' EXIT

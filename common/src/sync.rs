@@ -54,6 +54,16 @@ impl WireError {
         }
     }
 
+    /// ns-dmz's `exec_failed` with `errno`, as the error ns-init reports when the exec of
+    /// `command` fails.
+    pub fn exec_failed(errno: i32, command: Option<&std::ffi::OsStr>) -> Self {
+        let shown = command.map(|c| c.to_string_lossy()).unwrap_or_default();
+        WireError::new(
+            "ns-init",
+            &Error::exec(format!("{shown:?}"), Errno::from_raw(errno)),
+        )
+    }
+
     /// Back to an [`Error`], for the receiver to print as its own.
     pub fn into_error(self) -> Error {
         Error {
@@ -83,6 +93,13 @@ pub enum Message {
     /// Child → parent: the container's console was allocated in its own devpts; the packet
     /// carries the pty master as an `SCM_RIGHTS` fd, for the parent to relay.
     Console,
+    /// ns-dmz → parent: the `execve` of the command failed with this errno (ns-dmz has no
+    /// room for more; the parent knows the command).
+    #[serde(rename = "exec_failed")]
+    ExecFailed {
+        /// The errno, as a number.
+        errno: i32,
+    },
 }
 
 /// What the parent learns after `go`.
@@ -166,8 +183,22 @@ impl SyncSocket {
 
     /// Receives one message and the fd sent with it, if any (close-on-exec at once).
     fn recv_with_fd(&self) -> Result<Option<(Message, Option<OwnedFd>)>> {
-        use nix::sys::socket::{ControlMessageOwned, recvmsg};
-        let mut buf = vec![0u8; MAX_MESSAGE + 1];
+        use nix::sys::socket::{ControlMessageOwned, recv, recvmsg};
+        // The next message's length first (MSG_TRUNC answers it whatever the buffer), so the
+        // buffer is the message's size, not MAX_MESSAGE zeroed bytes on every receive.
+        let len = loop {
+            match recv(
+                self.fd.as_raw_fd(),
+                &mut [],
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+            ) {
+                Ok(n) => break n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::ECONNRESET) => return Ok(None),
+                Err(e) => return Err(Error::sys("receive on sync socket", e)),
+            }
+        };
+        let mut buf = vec![0u8; len.min(MAX_MESSAGE) + 1];
         let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
@@ -278,12 +309,16 @@ impl SyncSocket {
     }
 
     /// Parent: after `go`, EOF means the command was exec'd; an error message means setup or
-    /// exec failed, and carries the error to report; a console message carries the master of
-    /// a console allocated inside (then call again).
-    pub fn wait_after_go(&self) -> Result<AfterGo> {
+    /// exec failed, and carries the error to report (an `exec_failed` from ns-dmz is reported
+    /// as the exec of `command` failing); a console message carries the master of a console
+    /// allocated inside (then call again).
+    pub fn wait_after_go(&self, command: Option<&std::ffi::OsStr>) -> Result<AfterGo> {
         match self.recv_with_fd()? {
             None => Ok(AfterGo::Exec),
             Some((Message::Error(e), _)) => Ok(AfterGo::Error(e)),
+            Some((Message::ExecFailed { errno }, _)) => {
+                Ok(AfterGo::Error(WireError::exec_failed(errno, command)))
+            }
             Some((Message::Console, Some(fd))) => Ok(AfterGo::Console(fd)),
             Some((Message::Console, None)) => Err(Error::msg(
                 "sync protocol",
@@ -306,6 +341,7 @@ fn unexpected(expected: &str, got: &Message) -> Error {
         Message::Go { .. } => "go",
         Message::Error(_) => "error",
         Message::Console => "console",
+        Message::ExecFailed { .. } => "exec_failed",
     };
     Error::msg(
         "sync protocol",
@@ -317,6 +353,26 @@ fn unexpected(expected: &str, got: &Message) -> Error {
 mod tests {
     use super::*;
 
+    /// ns-dmz's report, byte for byte as it writes it, is the exec error ns-init would send.
+    #[test]
+    fn ns_dmz_exec_failed_is_the_exec_error() {
+        let m = decode(br#"{"v":1,"type":"exec_failed","errno":2}"#).unwrap();
+        assert_eq!(m, Message::ExecFailed { errno: 2 });
+        let (parent, child) = SyncSocket::pair().unwrap();
+        child.send(m).unwrap();
+        let AfterGo::Error(e) = parent
+            .wait_after_go(Some(std::ffi::OsStr::new("/bin/x")))
+            .unwrap()
+        else {
+            panic!("not an error");
+        };
+        assert_eq!(e.stage, "ns-init");
+        assert_eq!(e.what, "exec \"/bin/x\"");
+        assert_eq!((e.errno, e.code), (Some(2), 127));
+        let e = WireError::exec_failed(8, Some(std::ffi::OsStr::new("x")));
+        assert_eq!(e.code, 126);
+    }
+
     #[test]
     fn handshake_round_trips() {
         let (parent, child) = SyncSocket::pair().unwrap();
@@ -327,18 +383,18 @@ mod tests {
         let err = Error::sys("mount proc on /proc", Errno::EPERM);
         let (r, _w) = nix::unistd::pipe().unwrap();
         child.send_console(r.as_fd()).unwrap();
-        let AfterGo::Console(master) = parent.wait_after_go().unwrap() else {
+        let AfterGo::Console(master) = parent.wait_after_go(None).unwrap() else {
             panic!("expected the console")
         };
         assert!(nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFD).unwrap() & 1 == 1);
         child.report_error("ns-init", &err);
-        let AfterGo::Error(wire) = parent.wait_after_go().unwrap() else {
+        let AfterGo::Error(wire) = parent.wait_after_go(None).unwrap() else {
             panic!("expected an error")
         };
         assert_eq!(wire.stage, "ns-init");
         assert_eq!(wire.into_error(), err);
         drop(child);
-        assert!(matches!(parent.wait_after_go().unwrap(), AfterGo::Exec));
+        assert!(matches!(parent.wait_after_go(None).unwrap(), AfterGo::Exec));
     }
 
     #[test]

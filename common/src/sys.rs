@@ -391,6 +391,21 @@ pub fn reset_signals() {
     }
 }
 
+/// Unblocks every signal (`sigprocmask(SIG_SETMASK, {})`); async-signal-safe.
+pub fn unblock_signals() {
+    let empty: u64 = 0;
+    // SAFETY: an empty 64-bit kernel sigset; async-signal-safe.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty as *const u64,
+            std::ptr::null_mut::<u64>(),
+            std::mem::size_of::<u64>(),
+        );
+    }
+}
+
 /// `_exit(2)`: ends the process at once, without running destructors or atexit handlers
 /// (for a forked child that must not touch the parent's state).
 pub fn exit_now(code: i32) -> ! {

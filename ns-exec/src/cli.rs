@@ -24,8 +24,9 @@ Options:
       --pid-file FILE   write the container process's pid to FILE while it runs
       --log FILE        append a log of each step to FILE
       --root DIR        the state directory (default: /run/ns-tools)
-      --init PATH       the ns-init program (default: $NS_INIT, else beside ns-exec,
-                        else ../libexec/ns-tools/ns-init from ns-exec's folder)
+      --init PATH       exec this ns-init program as the container's first process
+                        (default: $NS_INIT; without either, ns-init's code runs
+                        built into ns-exec)
       --plan            print the run's steps as JSON and change nothing
       --explain         print the run's steps as a shell script of util-linux,
                         iproute2 and cgroupfs commands, and change nothing

@@ -16,7 +16,7 @@ use common::sys::{self, Forked};
 use common::{Context, Result};
 use ns_cgroup::layout::{Kind, Layout};
 
-use crate::run::find_init;
+use crate::run::{explicit_init, find_helper};
 
 /// One finding.
 #[derive(Debug, Serialize)]
@@ -74,7 +74,8 @@ pub fn doctor(json: bool) -> Result<i32> {
         check("cgroup layout", false, cgroups()),
         check("veth and bridge", false, veth()),
         check("/dev/ptmx", false, ptmx()),
-        check("ns-init", true, ns_init()),
+        check("ns-dmz", true, ns_dmz()),
+        check("ns-init", explicit_init(None).is_some(), ns_init()),
         check("stage programs", false, stages()),
     ];
     let ok = checks.iter().all(|c| c.ok || !c.required);
@@ -333,8 +334,31 @@ fn version_of(program: &Path) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// ns-dmz, which every container's command is exec'd through: it answers a run without
+/// arguments with its usage line (and status 126).
+fn ns_dmz() -> Finding {
+    let path = find_helper("ns-dmz", None).map_err(|e| {
+        (
+            e.to_string(),
+            "install ns-dmz beside ns-exec or in ../libexec/ns-tools/".into(),
+        )
+    })?;
+    let out = std::process::Command::new(&path).output();
+    match out {
+        Ok(o) if String::from_utf8_lossy(&o.stderr).starts_with("ns-dmz: usage:") => {
+            Ok(path.display().to_string())
+        }
+        _ => Err((
+            format!("{} does not answer as ns-dmz", path.display()),
+            "install ns-dmz from the same release as ns-exec".into(),
+        )),
+    }
+}
+
+/// The ns-init program: what `--init`/`$NS_INIT` names (then required), else the one the
+/// scripts and `ns-exec --init` would use (not needed by a plain run, which has it built in).
 fn ns_init() -> Finding {
-    let path = find_init(None).map_err(|e| {
+    let path = find_helper("ns-init", explicit_init(None)).map_err(|e| {
         (
             e.to_string(),
             "install ns-init beside ns-exec or in ../libexec/ns-tools/, or set NS_INIT".into(),

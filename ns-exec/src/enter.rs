@@ -64,6 +64,11 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
     }
     // While the host's /sys/fs/cgroup is still in reach: where the container's cgroups are.
     let cgroups = ContainerCgroups::open(state.pid).map_err(|e| e.context(what()))?;
+    // And ns-dmz, which the command is exec'd through (see `finish_and_exec`); its report of
+    // a failed exec comes back on this pipe.
+    let dmz = crate::run::protected_dmz()?;
+    let (report_r, report_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .ctx(|| "create the exec report pipe".into())?;
     let mut signals = Signals::block(false)?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0, 0).ctx(|| "make ns-exec non-dumpable".into())?;
     let flags = state
@@ -84,11 +89,18 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
     {
         Forked::Parent(pid, child) => {
             drop(placed_r);
+            drop(report_w);
             cgroups.join(pid.as_raw()).map_err(|e| e.context(what()))?;
             // Released by the byte; on an error above, the pipe's EOF ends the child instead.
             nix::unistd::write(&placed_w, b"p").ctx(|| "release the entered process".into())?;
             drop(placed_w);
-            Ok(signals.wait_forwarding(child.as_fd(), None)?)
+            let status = signals.wait_forwarding(child.as_fd(), None)?;
+            // Every copy of the write end is closed by now (at the command's exec, or at its
+            // exit): this read ends at once, with ns-dmz's report if its exec failed.
+            if let Some(err) = exec_report(report_r, command) {
+                eprintln!("ns-exec: {err}");
+            }
+            Ok(status)
         }
         Forked::Child => {
             drop(placed_w);
@@ -97,7 +109,8 @@ pub fn enter_state(state: State, command: &[OsString]) -> Result<i32, Failure> {
                 sys::exit_now(common::exit::FAILED)
             }
             drop(placed_r);
-            let err = finish_and_exec(&state.config, command);
+            drop(report_r);
+            let err = finish_and_exec(&state.config, command, &dmz, &report_w);
             eprintln!("ns-exec: {err}");
             sys::exit_now(err.code)
         }
@@ -155,15 +168,47 @@ impl ContainerCgroups {
     }
 }
 
+/// ns-dmz's report on `pipe` of a failed exec of `command`, as the error to print; `None` when
+/// the command was exec'd (EOF) or the report is unreadable.
+fn exec_report(pipe: std::os::fd::OwnedFd, command: &[OsString]) -> Option<Error> {
+    let mut buf = [0u8; 256];
+    let n = loop {
+        match nix::unistd::read(&pipe, &mut buf) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other.ok()?,
+        }
+    };
+    match common::sync::decode(&buf[..n]).ok()? {
+        common::sync::Message::ExecFailed { errno } => Some(
+            common::sync::WireError::exec_failed(errno, command.first().map(|c| c.as_os_str()))
+                .into_error(),
+        ),
+        _ => None,
+    }
+}
+
 /// In the forked child, inside every namespace of the container: ns-init's last steps, from
-/// its library. Returns only on failure.
+/// its library, and the exec of the command through ns-dmz (`dmz`, protected; it reports a
+/// failed exec on `report`). Returns only on failure.
 ///
 /// They run here rather than by exec'ing ns-init because after `setns` the host's binaries
-/// and their shared libraries are out of reach, and no host binary should be exec'd inside
-/// the container anyway (CVE-2019-5736).
-fn finish_and_exec(config: &Config, command: &[OsString]) -> Error {
+/// and their shared libraries are out of reach. This process is a copy of ns-exec, whose host
+/// file `/proc/self/exe` names until the exec: it is non-dumpable, so no container process can
+/// open that link, and the command is exec'd through ns-dmz, so a command re-entering
+/// `/proc/self/exe` (a `#!/proc/self/exe` script) reaches ns-dmz and never the host's ns-exec,
+/// which it could otherwise hold open and overwrite once ns-exec exits (CVE-2019-5736).
+fn finish_and_exec(
+    config: &Config,
+    command: &[OsString],
+    dmz: &std::os::fd::OwnedFd,
+    report: &std::os::fd::OwnedFd,
+) -> Error {
     if let Err(e) = nix::unistd::setsid() {
         return Error::sys("setsid", e);
     }
-    exec::finish(config, command, None)
+    let launcher = exec::Launcher::Dmz {
+        program: dmz.as_fd(),
+        report: Some(report.as_fd()),
+    };
+    exec::finish(config, command, None, &launcher)
 }

@@ -50,8 +50,10 @@ pub struct Run<'a> {
     pub name: &'a str,
     /// The state directory's root.
     pub root: &'a Path,
-    /// The ns-init program.
-    pub init: &'a Path,
+    /// The ns-init program the child execs (`--init`); `None`: ns-init's code built in.
+    pub init: Option<&'a Path>,
+    /// ns-dmz, which the built-in ns-init execs the command through.
+    pub dmz: &'a Path,
     /// `--pid-file`.
     pub pid_file: Option<&'a Path>,
     /// The command.
@@ -101,6 +103,7 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
             )
             .arg("unshare", unshare_flags(config))
             .arg("init", run.init)
+            .arg("dmz", run.init.is_none().then_some(run.dmz))
             .arg("cgroup", &into),
     );
     out.extend(joins);

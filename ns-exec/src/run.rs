@@ -3,7 +3,8 @@
 //! 1. distrust inherited fds (mark them close-on-exec), block the forwarded signals;
 //! 2. load and validate the config, so a bad one fails before anything exists;
 //! 3. claim the state directory, make the sync socket and the sealed config memfd;
-//! 4. clone the child into its namespaces running ns-init, and wait for its `ready`;
+//! 4. clone the child into its namespaces running ns-init's code (built in, or the ns-init
+//!    program with `--init`), and wait for its `ready`;
 //! 5. record the state and the pid file (pid + start time), run the host-side stages;
 //! 6. send `go`, then learn from the sync socket whether the command was exec'd;
 //! 7. wait, forwarding signals, and return the command's status.
@@ -42,6 +43,17 @@ impl Drop for CgroupGuard {
             }
         }
     }
+}
+
+/// How the child becomes the container's first process.
+enum Launch {
+    /// It runs ns-init's code (linked into ns-exec) and execs the command through ns-dmz.
+    BuiltIn {
+        /// ns-dmz, protected.
+        dmz: OwnedFd,
+    },
+    /// It execs this ns-init program (protected): `--init`, `$NS_INIT`.
+    Program(OwnedFd),
 }
 
 /// Kills and reaps the child when dropped, unless it was waited for.
@@ -99,9 +111,21 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     if let Some(path) = &args.log {
         common::log::init(open_log(path)?, "ns-exec");
     }
-    let init = find_init(args.init.as_deref())?;
-    let init_copy = protected_init(&init)?;
-    ns_log!("container {name:?}, ns-init {}", init.display());
+    // The child runs ns-init's code built in and execs the command through ns-dmz; or, with
+    // --init/$NS_INIT, execs that ns-init program (spawn.rs).
+    let launch = match explicit_init(args.init.as_deref()) {
+        Some(path) => {
+            let init = find_helper("ns-init", Some(path))?;
+            ns_log!("container {name:?}, ns-init {}", init.display());
+            Launch::Program(protected(&init, "ns-init")?)
+        }
+        None => {
+            ns_log!("container {name:?}, ns-init built in");
+            Launch::BuiltIn {
+                dmz: protected_dmz()?,
+            }
+        }
+    };
 
     // With a terminal: a pts handed in, or the master ns-init sends after `go`.
     let console = if config.tty { console()? } else { None };
@@ -111,8 +135,6 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         StateDir::create(&args.root, &name)
     })?;
     let (parent, child_end) = SyncSocket::pair()?;
-    let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json()[..], false)
-        .ctx(|| "create config memfd".into())?;
     let log_fd: Option<OwnedFd> = match common::log::take() {
         Some(f) => {
             let copy = f.try_clone().ctx(|| "duplicate log fd".into())?;
@@ -120,12 +142,6 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             Some(copy.into())
         }
         None => None,
-    };
-    let handoff = Handoff {
-        sync: &child_end,
-        config: &config_fd,
-        log: log_fd.as_ref(),
-        console: console.as_ref(),
     };
     // The cgroup before the clone: the child starts in its cgroup2 directory
     // (CLONE_INTO_CGROUP, no migration), and is dropped (killed) before the cgroup is removed.
@@ -146,27 +162,50 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             parent: limits.parent.clone(),
         });
     }
-    // The clone step lasts until ns-init is ready: the clone, its exec and its config read.
+    // The clone step lasts until ns-init is ready: the clone (and with --init, the exec of
+    // ns-init and its config read).
     let clone_start = trace::now_us();
-    let guard = ChildGuard(Some(
-        spawn::spawn(
-            &init_copy,
+    let flags = spawn::clone_flags(&config);
+    // Only the child may hold its end of the sync socket (EOF on ours must mean the child is
+    // gone), and the console (the relay ends when the last holder of the pts closes it: that
+    // must be the container); `spawn` takes them, the parent's copies close when it returns.
+    let spawned = match &launch {
+        Launch::BuiltIn { dmz } => spawn::spawn_built_in(
+            &config,
             &args.command,
-            spawn::clone_flags(&config),
+            flags,
             cloned_into.as_ref(),
-            handoff,
-        )
-        .inspect_err(|e| {
-            trace::record(STAGE, "clone", None, clone_start, trace::now_us(), Some(e))
-        })?,
-    ));
-    // Only the child may hold its end: EOF on ours must mean the child is gone.
-    drop(child_end);
-    drop(config_fd);
-    drop(log_fd);
-    drop(init_copy);
-    // The relay ends when the last holder of the pts closes it: that must be the container.
-    drop(console);
+            spawn::BuiltIn {
+                sync: child_end,
+                parent: &parent,
+                log: log_fd,
+                console,
+                dmz,
+            },
+        ),
+        Launch::Program(init) => {
+            let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json()[..], false)
+                .ctx(|| "create config memfd".into())?;
+            let spawned = spawn::spawn(
+                init,
+                &args.command,
+                flags,
+                cloned_into.as_ref(),
+                Handoff {
+                    sync: &child_end,
+                    config: &config_fd,
+                    log: log_fd.as_ref(),
+                    console: console.as_ref(),
+                },
+            );
+            drop((child_end, config_fd, log_fd, console));
+            spawned
+        }
+    };
+    let guard = ChildGuard(Some(spawned.inspect_err(|e| {
+        trace::record(STAGE, "clone", None, clone_start, trace::now_us(), Some(e))
+    })?));
+    drop(launch);
     let pid = guard.child().pid.as_raw();
     ns_log!("cloned {pid}");
 
@@ -227,7 +266,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         return Err(e.into());
     }
     loop {
-        match parent.wait_after_go()? {
+        match parent.wait_after_go(args.command.first().map(|c| c.as_os_str()))? {
             AfterGo::Exec => break,
             AfterGo::Error(e) => return Err(Failure::from_wire(e)),
             // The console ns-init allocated in the container's devpts: relay it from here on.
@@ -242,8 +281,6 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         }
     }
     ns_log!("command running");
-    // The start-up code is done with: a long wait should not keep it resident (S5, RSS).
-    sys::release_code_pages();
     let status = trace::step(STAGE, "wait", None, || {
         signals.wait_forwarding(guard.child().pidfd.as_fd(), terminal.as_mut())
     })?;
@@ -272,7 +309,11 @@ fn show_plan(
     name: &str,
     show: Show,
 ) -> std::result::Result<i32, Failure> {
-    let init = find_init(args.init.as_deref())?;
+    let init = match explicit_init(args.init.as_deref()) {
+        Some(path) => Some(find_helper("ns-init", Some(path))?),
+        None => None,
+    };
+    let dmz = find_helper("ns-dmz", None)?;
     let config_path = absolute(&args.config)?;
     let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
     let run = plan::Run {
@@ -280,7 +321,8 @@ fn show_plan(
         config,
         name,
         root: &args.root,
-        init: &init,
+        init: init.as_deref(),
+        dmz: &dmz,
         pid_file: pid_file.as_deref(),
         command: &args.command,
     };
@@ -303,26 +345,33 @@ fn console() -> Result<Option<OwnedFd>> {
     }
 }
 
-/// The ns-init the child executes, protected so that no container process can ever write the
-/// host's file through `/proc/PID/exe` (CVE-2019-5736): a read-only view of it (a detached
-/// read-only bind mount of the file alone, which costs two system calls), or, where the kernel
-/// refuses that, a sealed in-memory copy (which costs a copy of the whole program per start).
-fn protected_init(init: &Path) -> Result<OwnedFd> {
+/// A program the child executes (ns-dmz, or an explicit ns-init), protected so that no
+/// container process can ever write the host's file through `/proc/PID/exe`
+/// (CVE-2019-5736): a read-only view of it (a detached read-only bind mount of the file alone,
+/// which costs two system calls), or, where the kernel refuses that, a sealed in-memory copy.
+fn protected(path: &Path, name: &str) -> Result<OwnedFd> {
     let file = nix::fcntl::open(
-        init,
+        path,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .ctx(|| format!("open ns-init {}", init.display()))?;
+    .ctx(|| format!("open {name} {}", path.display()))?;
     match common::mount_api::readonly_file(file.as_fd()) {
         Ok(view) => Ok(view),
         Err(e) => {
-            ns_log!("no read-only view of ns-init ({e}): copying it into a sealed memfd");
-            std::fs::File::open(init)
-                .and_then(|f| sys::sealed_memfd(c"ns-init", f, true).map_err(std::io::Error::from))
-                .ctx(|| format!("copy ns-init {} into a sealed memfd", init.display()))
+            ns_log!("no read-only view of {name} ({e}): copying it into a sealed memfd");
+            let memfd_name = std::ffi::CString::new(name).unwrap_or_default();
+            std::fs::File::open(path)
+                .and_then(|f| sys::sealed_memfd(&memfd_name, f, true).map_err(std::io::Error::from))
+                .ctx(|| format!("copy {name} {} into a sealed memfd", path.display()))
         }
     }
+}
+
+/// ns-dmz, found and protected ([`protected`]): what the container's first process, and a
+/// process entering a container, exec their command through.
+pub fn protected_dmz() -> Result<OwnedFd> {
+    protected(&find_helper("ns-dmz", None)?, "ns-dmz")
 }
 
 /// Refuses what this ns-exec cannot do yet, rather than silently running without it.
@@ -364,22 +413,27 @@ fn open_log(path: &Path) -> Result<std::fs::File> {
         .ctx(|| format!("open log {}", path.display()))
 }
 
-/// `--init`, else `$NS_INIT`, else `ns-init` beside this program (a build tree), else
-/// `../libexec/ns-tools/ns-init` from it (an installation: `bin/ns-exec`, `libexec/ns-tools/`);
-/// it must be executable.
-pub fn find_init(flag: Option<&Path>) -> Result<PathBuf> {
-    let explicit = match flag {
+/// The ns-init program to exec in the child: `--init`, else `$NS_INIT`; `None` when neither is
+/// given, and the child runs ns-init's code built into ns-exec (the default, one exec less).
+pub fn explicit_init(flag: Option<&Path>) -> Option<PathBuf> {
+    match flag {
         Some(p) => Some(p.to_path_buf()),
         None => std::env::var_os(ENV_INIT_PATH)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
-    };
+    }
+}
+
+/// Finds the helper program `name` (ns-init, ns-dmz): `explicit` when given, else beside this
+/// program (a build tree), else `../libexec/ns-tools/NAME` from it (an installation:
+/// `bin/ns-exec`, `libexec/ns-tools/`); it must be executable.
+pub fn find_helper(name: &str, explicit: Option<PathBuf>) -> Result<PathBuf> {
     let candidates = match explicit {
         Some(p) => vec![p],
         None => {
             let exe = std::env::current_exe().ctx(|| "find ns-exec's own path".into())?;
             let dir = exe.parent().unwrap_or(Path::new("/"));
-            vec![dir.join("ns-init"), dir.join("../libexec/ns-tools/ns-init")]
+            vec![dir.join(name), dir.join("../libexec/ns-tools").join(name)]
         }
     };
     let mut last = None;
@@ -391,7 +445,7 @@ pub fn find_init(flag: Option<&Path>) -> Result<PathBuf> {
     }
     let tried: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
     Err(Error::sys(
-        format!("find ns-init (tried {})", tried.join(", ")),
+        format!("find {name} (tried {})", tried.join(", ")),
         last.unwrap_or(nix::errno::Errno::ENOENT),
     ))
 }

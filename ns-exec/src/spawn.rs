@@ -1,21 +1,31 @@
-//! Cloning the container's first process and turning it into `ns-init`.
+//! Cloning the container's first process and turning it into ns-init.
 //!
-//! Everything the child needs (argv, environment, the fds at their protocol numbers) is built
-//! before `clone3`, so the child only makes system calls: set the parent-death signal, place
-//! three fds, reset the signal state it inherited (the parent blocks signals for its signalfd),
-//! and `execveat` the protected ns-init (`run::protected_init`: a read-only view of the file,
-//! or a sealed in-memory copy). That, not the host's writable file, is what `/proc/PID/exe`
-//! shows while ns-init runs inside the container, so a container process cannot reopen it for
-//! writing and replace the host's ns-init (CVE-2019-5736). The clone carries every configured
-//! namespace but the cgroup one, which ns-init unshares after `go`, once the host side has
-//! placed it in its cgroup.
+//! By default ([`spawn_built_in`]) the child runs ns-init's code, which ns-exec links, with the
+//! config it already has in memory: no exec of ns-init, no config copy to read back. The exec
+//! of ns-init cost as much as the rest of its setup together (most of it glibc's start-up,
+//! which queries the CPU with `cpuid` over a hundred times: on a virtual machine each is a
+//! trap to the hypervisor). At the end the child execs the command through ns-dmz, which
+//! ns-exec opened as a read-only view (or a sealed copy): while the child runs, nothing but
+//! the child exists in its new pid namespace, and the exec of the command goes through ns-dmz,
+//! so a command re-entering `/proc/self/exe` reaches ns-dmz and never the host's ns-exec
+//! (CVE-2019-5736).
+//!
+//! With `--init` ([`spawn`]), the child execs that ns-init program instead. Everything it needs
+//! (argv, environment, the fds at their protocol numbers) is built before `clone3`, so the
+//! child only makes system calls: set the parent-death signal, place the fds, reset the signal
+//! state it inherited (the parent blocks signals for its signalfd), and `execveat` the
+//! protected ns-init (`run::protected`). That, not the host's writable file, is what
+//! `/proc/PID/exe` shows while ns-init runs inside the container.
+//!
+//! The clone carries every configured namespace but the cgroup one, which ns-init unshares
+//! after `go`, once the host side has placed it in its cgroup.
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use common::config::Config;
@@ -28,6 +38,9 @@ use common::sync::SyncSocket;
 use common::sys::{self, Forked};
 use common::trace::ENV_TRACE;
 use common::{Error, Result, fd};
+use ns_init::exec::Launcher;
+use ns_init::plan::STAGE as INIT_STAGE;
+use ns_init::setup::{Host, setup_and_exec};
 
 /// The container's first process, seen from the parent.
 #[derive(Debug)]
@@ -48,6 +61,96 @@ pub struct Handoff<'a> {
     pub log: Option<&'a OwnedFd>,
     /// The console (a pts), when the container has a terminal.
     pub console: Option<&'a OwnedFd>,
+}
+
+/// What the child of [`spawn_built_in`] takes over from the parent.
+pub struct BuiltIn<'a> {
+    /// The child's end of the sync socket.
+    pub sync: SyncSocket,
+    /// The parent's end, which the child closes: EOF on it must mean the parent is gone.
+    pub parent: &'a SyncSocket,
+    /// The log file, when logging.
+    pub log: Option<OwnedFd>,
+    /// The console (a pts), when the container has a terminal.
+    pub console: Option<OwnedFd>,
+    /// ns-dmz, protected.
+    pub dmz: &'a OwnedFd,
+}
+
+/// Clones the child into `flags`'s namespaces (into `cgroup`, a cgroup2 directory, when
+/// given), where it runs ns-init's setup for `config` and execs `command` through ns-dmz.
+/// Returns once the child exists; the parent's copies of `fds`' owned fds are closed then.
+pub fn spawn_built_in(
+    config: &Config,
+    command: &[OsString],
+    flags: CloneFlags,
+    cgroup: Option<&OwnedFd>,
+    fds: BuiltIn<'_>,
+) -> Result<Child> {
+    // SAFETY: ns-exec is single-threaded, so the child is a whole copy of it, with no lock
+    // held by a thread that does not exist in it; it never returns from this branch.
+    match unsafe { sys::fork_into(flags.bits() as u64, cgroup.map(|fd| fd.as_fd())) }
+        .map_err(|e| Error::sys(format!("clone into new namespaces ({flags:?})"), e))?
+    {
+        Forked::Parent(pid, pidfd) => Ok(Child { pid, pidfd }),
+        Forked::Child => built_in_child(config, command, fds),
+    }
+}
+
+/// The child of [`spawn_built_in`]: ns-init, without an exec.
+fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! {
+    let BuiltIn {
+        sync,
+        parent,
+        log,
+        console,
+        dmz,
+    } = fds;
+    // SAFETY: the parent's end is a copy this process owns and never uses; the SyncSocket
+    // value that names it is the parent's, never dropped here (this function never returns).
+    unsafe { libc::close(parent.as_fd().as_raw_fd()) };
+    if let Some(log) = log {
+        common::log::init(std::fs::File::from(log), INIT_STAGE);
+    }
+    let mut host = Host::Socket(sync);
+    // Until its exec this process is a copy of ns-exec, and `/proc/PID/exe` names the host's
+    // ns-exec: non-dumpable, no process without CAP_SYS_PTRACE can open that link (a process
+    // of another container sharing the host's pid namespace, when this one has none of its
+    // own). The exec of ns-dmz makes it dumpable again, with ns-dmz's read-only view as exe.
+    // The container dies with ns-exec. EOF on the sync socket covers the case where ns-exec
+    // died before this line ran: the child then aborts instead of waiting for a `go`.
+    let armed = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)
+        .map_err(|e| Error::sys("make the child non-dumpable", e))
+        .and_then(|_| {
+            sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
+                .map_err(|e| Error::sys("set the parent-death signal", e))
+        });
+    let err = match armed {
+        Err(e) => e,
+        Ok(_) => {
+            // The parent blocks the signals it forwards; ns-init runs with none blocked, as
+            // an exec'd ns-init would (the dispositions are reset before the command's exec).
+            sys::unblock_signals();
+            // SAFETY: the socket stays open in `host` for as long as this process lives (this
+            // function never returns), so the borrow outlives every use of `launcher`.
+            let socket = host
+                .socket()
+                .map(|s| unsafe { std::os::fd::BorrowedFd::borrow_raw(s.fd().as_raw_fd()) });
+            let launcher = Launcher::Dmz {
+                program: dmz.as_fd(),
+                report: socket,
+            };
+            match setup_and_exec(config, command, console, None, &mut host, &launcher) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            }
+        }
+    };
+    common::ns_log!("failed: {err}");
+    if let Some(s) = host.socket() {
+        s.report_error(INIT_STAGE, &err);
+    }
+    sys::exit_now(err.code)
 }
 
 /// The clone flags for `config`'s namespaces (all but cgroup; see the module doc).

@@ -55,7 +55,19 @@ pub struct CgroupRef {
 /// The start time of `pid` (field 22 of `/proc/PID/stat`), or `None` if it is gone or is a
 /// zombie (dead, waiting to be reaped: its namespaces are already torn down).
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // One read: the file is a single line well under 1 KiB (52 numbers and a 16-byte name).
+    let mut buf = [0u8; 1024];
+    let n = {
+        use std::io::Read;
+        let mut f = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+        loop {
+            match f.read(&mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other.ok()?,
+            }
+        }
+    };
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
     // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
     let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
     if matches!(fields.next()?, "Z" | "X" | "x") {

@@ -7,6 +7,7 @@
 
 use nix::errno::Errno;
 use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use common::config::Config;
@@ -15,6 +16,26 @@ use common::{Context, Error, sys, trace};
 use crate::console::Console;
 use crate::identity;
 use crate::plan::STAGE;
+
+/// How the last `execve` happens.
+#[derive(Clone, Copy)]
+pub enum Launcher<'a> {
+    /// This process execs the command itself (the ns-init program, whose own file is then
+    /// what a command re-entering `/proc/self/exe` reaches).
+    Direct,
+    /// This process resolves the command, then execs ns-dmz (`program`, a protected view of
+    /// it), which execs the command: a command that re-enters `/proc/self/exe` reaches
+    /// ns-dmz, never this process's own file (ns-exec's, on the host; CVE-2019-5736). If the
+    /// command's `execve` fails, ns-dmz writes the errno to `report` (a sync protocol
+    /// message) and exits 126 or 127.
+    Dmz {
+        /// ns-dmz, opened as a read-only view or a sealed copy.
+        program: BorrowedFd<'a>,
+        /// Where ns-dmz reports a failed `execve`; stays open across the exec into ns-dmz,
+        /// which marks it close-on-exec.
+        report: Option<BorrowedFd<'a>>,
+    },
+}
 
 /// `PATH` when the container's environment has none (the same default as runc and Docker).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -87,13 +108,108 @@ pub fn exec(argv: &[OsString], env: &[CString]) -> Error {
     Error::exec(shown, denied.unwrap_or(Errno::ENOENT))
 }
 
+/// Finds the file `argv[0]` names as [`exec`] would run it, without running it: the first
+/// candidate that exists, is a regular file and that this process may execute. Not found
+/// anywhere is 127; found but never executable is 126.
+pub fn resolve(argv: &[OsString], env: &[CString]) -> Result<CString, Error> {
+    let Some(program) = argv.first() else {
+        return Err(Error::usage("no command to run"));
+    };
+    let shown = format!("{:?}", program.to_string_lossy());
+    let path_var = env
+        .iter()
+        .filter_map(|e| e.to_str().ok())
+        .find_map(|e| e.strip_prefix("PATH="));
+    let mut denied = None;
+    for candidate in candidates(program, path_var) {
+        let Ok(path) = CString::new(candidate.as_bytes()) else {
+            continue;
+        };
+        let regular = match nix::sys::stat::stat(path.as_c_str()) {
+            Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFREG,
+            Err(Errno::ENOENT | Errno::ENOTDIR) => continue,
+            Err(e @ (Errno::EACCES | Errno::EPERM)) => {
+                denied = Some(e);
+                continue;
+            }
+            Err(e) => return Err(Error::exec(shown, e)),
+        };
+        // What execve answers for a directory or a device, and for a file without an x bit
+        // or on a noexec mount (faccessat checks both, with the effective ids).
+        let executable = regular
+            && nix::unistd::faccessat(
+                nix::fcntl::AT_FDCWD,
+                path.as_c_str(),
+                nix::unistd::AccessFlags::X_OK,
+                nix::fcntl::AtFlags::AT_EACCESS,
+            )
+            .is_ok();
+        if executable {
+            return Ok(path);
+        }
+        denied = Some(Errno::EACCES);
+    }
+    Err(Error::exec(shown, denied.unwrap_or(Errno::ENOENT)))
+}
+
+/// Runs `argv` with `env` through ns-dmz ([`Launcher::Dmz`]). Returns only on failure: the
+/// command cannot be found or run (126, 127), or ns-dmz itself did not start (125).
+fn exec_via_dmz(
+    program: BorrowedFd<'_>,
+    report: Option<BorrowedFd<'_>>,
+    argv: &[OsString],
+    env: &[CString],
+) -> Error {
+    let path = match resolve(argv, env) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let report_arg = match report {
+        Some(fd) => {
+            // Open across this exec; ns-dmz marks it close-on-exec again before the next.
+            if let Err(e) = nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            ) {
+                return Error::sys("hand the report fd to ns-dmz", e);
+            }
+            fd.as_raw_fd().to_string()
+        }
+        None => "-".to_string(),
+    };
+    let mut dmz_argv = vec![
+        c"ns-dmz".to_owned(),
+        CString::new(report_arg).unwrap_or_default(),
+        path,
+    ];
+    for arg in argv {
+        match CString::new(arg.as_bytes()) {
+            Ok(a) => dmz_argv.push(a),
+            Err(_) => {
+                return Error::exec(format!("{:?}", argv[0].to_string_lossy()), Errno::EINVAL);
+            }
+        }
+    }
+    match sys::execveat_fd(program, &dmz_argv, env) {
+        // ns-dmz gets the command's arguments and environment: too long for it is too long
+        // for the command, and that is the command's error (126), not ns-tools' (125).
+        Errno::E2BIG => Error::exec(format!("{:?}", argv[0].to_string_lossy()), Errno::E2BIG),
+        e => Error::sys("exec ns-dmz", e),
+    }
+}
+
 /// The last steps, shared by ns-init and `ns-exec enter`: look the user up (in the current
 /// root, so after the root switch), give it the console, take the identity and capabilities
 /// (the trace step `identity`), reset the signal state, mark every fd above 2 close-on-exec,
-/// and exec `command` with the config's environment (the trace step `exec`, recorded just
+/// and exec `command` with the config's environment, as `launcher` says (the trace step `exec`, recorded just
 /// before the `execve`, whose success nothing can record; a failed exec adds an error line).
 /// Returns only on failure.
-pub fn finish(config: &Config, command: &[OsString], console: Option<&Console>) -> Error {
+pub fn finish(
+    config: &Config,
+    command: &[OsString],
+    console: Option<&Console>,
+    launcher: &Launcher<'_>,
+) -> Error {
     let run = || -> common::Result<std::convert::Infallible> {
         let env = trace::step(STAGE, "identity", None, || {
             let id = identity::lookup(config.user.as_deref())?;
@@ -115,7 +231,10 @@ pub fn finish(config: &Config, command: &[OsString], console: Option<&Console>) 
         sys::close_range_from(3, true).ctx(|| "mark fds close-on-exec".into())?;
         let start = trace::now_us();
         trace::record(STAGE, "exec", None, start, start, None);
-        let err = exec(command, &env);
+        let err = match *launcher {
+            Launcher::Direct => exec(command, &env),
+            Launcher::Dmz { program, report } => exec_via_dmz(program, report, command, &env),
+        };
         trace::record(STAGE, "exec", None, start, trace::now_us(), Some(&err));
         Err(err)
     };

@@ -979,12 +979,14 @@ fn bad_memory_size_is_rejected() {
 
 // --- hardening and fault injection --------------------------------------------------------------
 
-/// ns-init runs inside the container from a read-only view of its file, never from a writable
-/// one (CVE-2019-5736): a handle on `/proc/PID/exe` grabbed while ns-init runs (as a container
-/// process could) cannot be reopened for writing once ns-init is gone (`EROFS`: the view is a
-/// read-only mount), and the host's ns-init is unchanged.
+/// With `--init` (here `$NS_INIT`), ns-exec execs that ns-init inside the container from a
+/// read-only view of its file, never from a writable one (CVE-2019-5736): a handle on
+/// `/proc/PID/exe` grabbed while ns-init runs (as a container process could) cannot be
+/// reopened for writing once ns-init is gone (`EROFS`: the view is a read-only mount), and the
+/// host's ns-init is unchanged. ns-dmz, which every command is exec'd through by default, is
+/// protected by the same code (`run::protected`).
 #[test]
-fn ns_init_runs_from_a_read_only_view() {
+fn an_explicit_ns_init_runs_from_a_read_only_view() {
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
 
@@ -993,6 +995,7 @@ fn ns_init_runs_from_a_read_only_view() {
     let before = fs::read(&host_init).unwrap();
     let mut running = fx
         .exec_with_pid_file(&["true"])
+        .env("NS_INIT", &host_init)
         .env("NS_FAULT", "ns-init:before-exec:pause")
         .spawn();
     let container = running.wait_for_pid_file(&fx.pid_file());
@@ -1013,6 +1016,126 @@ fn ns_init_runs_from_a_read_only_view() {
         fs::read(&host_init).unwrap() == before,
         "the host's ns-init changed"
     );
+}
+
+/// By default the container's first process runs ns-init's code inside ns-exec, so until its
+/// exec `/proc/PID/exe` names the host's ns-exec. It is non-dumpable for that time: a process
+/// with the container's capabilities but not CAP_SYS_PTRACE (a process of another container
+/// sharing the host's pid namespace, say) cannot open the link, while the same process can
+/// open a running container command's (the control: dumpable, the same capabilities).
+#[test]
+fn the_built_in_init_is_not_dumpable_before_its_exec() {
+    let fx = fixture();
+    let open_exe = |pid: i32| {
+        ns_tests::Invocation::new("setpriv")
+            .arg("--bounding-set=-sys_ptrace")
+            .arg("--inh-caps=-all")
+            .arg("--")
+            .arg("cat")
+            .arg(format!("/proc/{pid}/exe"))
+            .run()
+    };
+    // Paused after the identity step: the default capabilities, just before the exec.
+    let mut running = fx
+        .exec_with_pid_file(&["true"])
+        .env("NS_FAULT", "ns-init:before-exec:pause")
+        .spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    let out = open_exe(container.pid);
+    assert_ne!(out.code(), 0, "{}", out.dump());
+    assert!(out.stderr.contains("Permission denied"), "{}", out.dump());
+    container.kill();
+    running.wait().expect_code(137);
+
+    let mut running = fx
+        .exec_with_pid_file(&["sh", "-c", "echo READY; exec sleep 100"])
+        .spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    running.wait_for_stdout("READY");
+    let control = open_exe(container.pid);
+    assert_eq!(control.code(), 0, "{}", control.dump());
+    container.kill();
+    running.wait().expect_code(137);
+}
+
+/// A command that re-enters `/proc/self/exe` (here by naming it; a `#!/proc/self/exe` script
+/// is the attack of CVE-2019-5736) reaches ns-dmz, which says so and exits 126, never ns-exec
+/// or ns-init: in a new container and in an entered one.
+#[test]
+fn a_command_reentering_proc_self_exe_reaches_ns_dmz() {
+    let fx = fixture();
+    fs::write(fx.rootfs().join("reenter.sh"), "#!/proc/self/exe\n").unwrap();
+    fs::set_permissions(
+        fx.rootfs().join("reenter.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    for cmd in ["/proc/self/exe", "/reenter.sh"] {
+        let out = fx.run(&[cmd]);
+        out.expect_code(126);
+        assert!(out.stderr.starts_with("ns-dmz: usage:"), "{}", out.dump());
+    }
+    let mut running = fx
+        .exec_with_pid_file(&["sh", "-c", "echo READY; exec sleep 100"])
+        .spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    running.wait_for_stdout("READY");
+    for cmd in ["/proc/self/exe", "/reenter.sh"] {
+        let out = fx.enter(&[cmd]).run();
+        out.expect_code(126);
+        assert!(out.stderr.starts_with("ns-dmz: usage:"), "{}", out.dump());
+    }
+    container.kill();
+    running.wait().expect_code(137);
+}
+
+/// An exec that fails only in ns-dmz's `execve` (a file that exists and is executable but is
+/// no program: ENOEXEC; a script whose interpreter is missing: ENOENT) is reported as ns-init
+/// reports any exec failure: one line naming the command and the cause, and 126 or 127; for
+/// an entered container too.
+#[test]
+fn an_exec_failing_in_ns_dmz_is_reported_as_the_commands() {
+    let fx = fixture();
+    for (name, text) in [
+        ("garbage", "garbage\n"),
+        ("nointerp", "#!/no/such/interpreter\n"),
+    ] {
+        let path = fx.rootfs().join(name);
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let check = |out: &ns_tests::Output, cmd: &str, code: i32, cause: &str| {
+        out.expect_code(code);
+        let line = out.error_line();
+        assert!(line.contains(&format!("exec \"{cmd}\"")), "{}", out.dump());
+        assert!(line.contains(cause), "{}", out.dump());
+    };
+    check(&fx.run(&["/garbage"]), "/garbage", 126, "Exec format error");
+    check(
+        &fx.run(&["/nointerp"]),
+        "/nointerp",
+        127,
+        "No such file or directory",
+    );
+    let mut running = fx
+        .exec_with_pid_file(&["sh", "-c", "echo READY; exec sleep 100"])
+        .spawn();
+    let container = running.wait_for_pid_file(&fx.pid_file());
+    running.wait_for_stdout("READY");
+    check(
+        &fx.enter(&["/garbage"]).run(),
+        "/garbage",
+        126,
+        "Exec format error",
+    );
+    check(
+        &fx.enter(&["/nointerp"]).run(),
+        "/nointerp",
+        127,
+        "No such file or directory",
+    );
+    container.kill();
+    running.wait().expect_code(137);
 }
 
 /// A step that fails at any point between clone and exec (injected with `NS_FAULT`) gives 125
@@ -1455,6 +1578,7 @@ fn doctor_reports_this_host() {
         "namespaces",
         "veth and bridge",
         "/dev/ptmx",
+        "ns-dmz",
         "ns-init",
         "stage programs",
     ] {

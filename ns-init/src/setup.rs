@@ -1,0 +1,160 @@
+//! The container's setup from the config to the exec, whoever runs it: the ns-init program
+//! (`main.rs`), or ns-exec's cloned child, which runs this same code without exec'ing ns-init
+//! (ns-exec(1), "The container's first process").
+//!
+//! The steps and their order come from [`crate::plan::steps`] (the module documents why);
+//! [`setup_and_exec`] walks them, recording each in the trace under the name the plan prints.
+//! Before the first step it announces `ready` and waits for `go` from the host side: ns-exec
+//! over the sync socket, or a script over a pipe (docs/handoff.md §5), or nobody when ns-init
+//! runs alone.
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::{CloneFlags, unshare};
+
+use common::config::Config;
+use common::net::NetContext;
+use common::sync::SyncSocket;
+use common::{Context, Error, Result, fault, ns_log, sync_pipe, trace};
+
+use crate::console::Console;
+use crate::exec::{self, Launcher};
+use crate::plan::{self, InitStep, STAGE};
+use crate::rootfs;
+
+/// Who releases the container's first process.
+pub enum Host {
+    /// ns-exec, over the sync socket.
+    Socket(SyncSocket),
+    /// A script, over a pipe (taken when read).
+    Pipe(Option<OwnedFd>),
+    /// Nobody: ns-init runs alone.
+    Alone,
+}
+
+impl Host {
+    /// The host behind the sync fd `fd`: a pipe is a script's, a socket is ns-exec's.
+    pub fn new(fd: Option<OwnedFd>) -> Result<Host> {
+        Ok(match fd {
+            None => Host::Alone,
+            Some(fd) if sync_pipe::is_pipe(&fd)? => Host::Pipe(Some(fd)),
+            Some(fd) => Host::Socket(SyncSocket::from_fd(fd)),
+        })
+    }
+
+    /// Announces `ready` and waits for `go`; returns the network contexts it brought.
+    fn ready_then_go(&mut self, ready: Option<OwnedFd>) -> Result<Vec<NetContext>> {
+        if let Some(fd) = ready {
+            sync_pipe::announce_ready(fd)?;
+        }
+        let networks = match self {
+            Host::Socket(s) => {
+                s.announce_ready()?;
+                s.wait_for_go()?
+            }
+            Host::Pipe(fd) => match fd.take() {
+                Some(fd) => sync_pipe::wait_for_go(fd)?,
+                None => Vec::new(),
+            },
+            Host::Alone => Vec::new(),
+        };
+        ns_log!("go received");
+        Ok(networks)
+    }
+
+    /// The sync socket, when ns-exec is the host.
+    pub fn socket(&self) -> Option<&SyncSocket> {
+        match self {
+            Host::Socket(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Announces `ready` (also on `ready`, a script's pipe), waits for `go`, sets the container
+/// up as `config` says and execs `command` as `launcher` says. Returns only on failure.
+pub fn setup_and_exec(
+    config: &Config,
+    command: &[std::ffi::OsString],
+    console: Option<OwnedFd>,
+    ready: Option<OwnedFd>,
+    host: &mut Host,
+    launcher: &Launcher<'_>,
+) -> Result<Infallible> {
+    let mut console = console.map(Console::new).transpose()?;
+    let networks = host.ready_then_go(ready)?;
+    fault::point(STAGE, "after-go")?;
+    for step in plan::steps(config, console.is_some())? {
+        let name = step.name();
+        let traced = |f: &mut dyn FnMut() -> Result<()>| trace::step(STAGE, name, None, f);
+        let what = match &step {
+            InitStep::Hostname(h) => Some(h.clone()),
+            _ => None,
+        };
+        match step {
+            // Each of its actions is traced by ns_veth::apply.
+            InitStep::Network => {
+                ns_veth::apply(&networks, &config.routes).map_err(|e| e.context("network"))?;
+            }
+            InitStep::Setsid => traced(&mut || {
+                nix::unistd::setsid()
+                    .map(drop)
+                    .ctx(|| "setsid (ns-init must not lead a process group)".into())
+            })?,
+            InitStep::UnshareCgroupns => traced(&mut || {
+                unshare(CloneFlags::CLONE_NEWCGROUP).ctx(|| "unshare the cgroup namespace".into())
+            })?,
+            InitStep::ConsoleStdio => traced(&mut || match &console {
+                Some(c) => c.make_stdio(),
+                None => Ok(()),
+            })?,
+            // Each of its steps is traced by rootfs::apply.
+            InitStep::Rootfs(steps) => {
+                rootfs::apply(&steps, console.as_ref())?;
+                ns_log!("root filesystem ready");
+                fault::point(STAGE, "after-rootfs")?;
+            }
+            InitStep::ConsoleInside => {
+                let made = trace::step(STAGE, name, None, || console_inside(host.socket()))?;
+                console = Some(made);
+            }
+            InitStep::Hostname(h) => trace::step(STAGE, name, what.as_deref(), || {
+                nix::unistd::sethostname(&h).ctx(|| format!("set hostname {h:?}"))
+            })?,
+            // The identity and the exec are one function, shared with `ns-exec enter`.
+            InitStep::Identity => {
+                return Err(exec::finish(config, command, console.as_ref(), launcher));
+            }
+            InitStep::Exec => {}
+        }
+    }
+    Err(Error::msg("ns-init", "the plan ended without an exec"))
+}
+
+/// Allocates the container's terminal in its own devpts (after the root switch), makes it
+/// `/dev/console`, stdio and the controlling terminal, and hands the master to ns-exec, which
+/// relays it; waits for ns-exec's `go` again, so the relay (and the window size) is in place
+/// before the command starts. So `tty` inside names `/dev/pts/N` of the container's devpts,
+/// and no host pts path is ever opened in the container (CVE-2025-52565).
+fn console_inside(sync: Option<&SyncSocket>) -> Result<Console> {
+    let sync = sync.ok_or_else(|| {
+        Error::msg(
+            "console",
+            "a terminal (tty) needs a pts handed in (--console-fd) or ns-exec to relay one",
+        )
+    })?;
+    let root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| "console: open /".into())?;
+    let (master, console) = crate::console::open_in_container(root.as_fd())?;
+    console.bind_dev_console(root.as_fd())?;
+    console.make_stdio()?;
+    sync.send_console(master.as_fd())?;
+    drop(master);
+    sync.wait_for_go()?;
+    Ok(console)
+}
