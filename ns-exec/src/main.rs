@@ -4,6 +4,17 @@
 //! running `ns-init`, runs the host-side stages for its pid, releases it, waits and returns
 //! its exit status, and cleans up on every path. See ns-exec(1), docs/architecture.md and
 //! docs/handoff.md.
+//!
+//! ns-exec starts once per container, so its start-up counts: like ns-init it is
+//! `#![no_main]`, which skips Rust's runtime set-up before `main` (reading `/proc/self/maps`
+//! for the main thread's stack guard, an alternate signal stack and its handlers). It keeps
+//! the one thing of that set-up it needs: `SIGPIPE` ignored, so a caller that closed the
+//! terminal or a pipe ns-exec writes to gets `EPIPE` back rather than killing the container's
+//! host side. Arguments come from `std::env`, which glibc fills before any `main`, and every
+//! exit goes through `std::process::exit`, which flushes stdout.
+
+// Not in the unit-test build, whose harness brings its own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 mod doctor;
@@ -46,7 +57,20 @@ impl From<Error> for Failure {
     }
 }
 
-fn main() {
+/// The C entry point, without Rust's runtime start-up (see the module documentation).
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    // SAFETY: setting a disposition to SIG_IGN has no handler to race with.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    ns_exec_main()
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn ns_exec_main() -> ! {
     let argv = std::env::args_os().skip(1).collect();
     let result = match cli::parse(argv) {
         Ok(cli::Invocation::Info(text)) => {

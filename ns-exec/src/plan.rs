@@ -1,8 +1,8 @@
 //! `ns-exec --plan` and `--explain`: the whole run as one list of actions, changing nothing.
 //!
 //! The list is ns-exec's own steps with each stage's plan spliced in where ns-exec runs that
-//! stage: `config`, `claim`, `clone` (until ns-init is ready), ns-cgroup's `mkdir`/`write`/
-//! `join`, `record`, ns-veth's host actions, `go`, ns-init's actions, `wait`. A real run
+//! stage: `config`, `claim`, `clone`, ns-cgroup's `mkdir`/`write`/`join`, `record`, ns-veth's
+//! host actions, `go` (which first waits for the child's `ready`), ns-init's actions, `wait`. A real run
 //! records the same step names in the trace (NS_TRACE), in the same order: ns-exec's own steps
 //! in `run`, the stages' steps in the stage code the plan was taken from.
 //!

@@ -4,9 +4,11 @@
 //! 2. load and validate the config, so a bad one fails before anything exists;
 //! 3. claim the state directory, make the sync socket and the sealed config memfd;
 //! 4. clone the child into its namespaces running ns-init's code (built in, or the ns-init
-//!    program with `--init`), and wait for its `ready`;
-//! 5. record the state and the pid file (pid + start time), run the host-side stages;
-//! 6. send `go`, then learn from the sync socket whether the command was exec'd;
+//!    program with `--init`);
+//! 5. record the state and the pid file (pid + start time), run the host-side stages, while
+//!    the child starts;
+//! 6. wait for the child's `ready`, send `go`, then learn from the sync socket whether the
+//!    command was exec'd;
 //! 7. wait, forwarding signals, and return the command's status.
 //!
 //! Every resource is an owned value whose `Drop` undoes it (the child is killed and reaped,
@@ -162,8 +164,8 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             parent: limits.parent.clone(),
         });
     }
-    // The clone step lasts until ns-init is ready: the clone (and with --init, the exec of
-    // ns-init and its config read).
+    // The clone step is the clone alone; the child's `ready` is awaited in the `go` step, so
+    // the host side's work below overlaps the child's start.
     let clone_start = trace::now_us();
     let flags = spawn::clone_flags(&config);
     // Only the child may hold its end of the sync socket (EOF on ours must mean the child is
@@ -209,23 +211,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let pid = guard.child().pid.as_raw();
     ns_log!("cloned {pid}");
 
-    let ready = parent.wait_for_ready();
-    let failed = match &ready {
-        Ok(Some(e)) => Some(e.clone().into_error()),
-        Ok(None) => None,
-        Err(e) => Some(e.clone()),
-    };
-    trace::record(
-        STAGE,
-        "clone",
-        None,
-        clone_start,
-        trace::now_us(),
-        failed.as_ref(),
-    );
-    if let Some(e) = ready? {
-        return Err(Failure::from_wire(e));
-    }
+    trace::record(STAGE, "clone", None, clone_start, trace::now_us(), None);
     let start_time = state::start_time(pid)
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
     let config_networks = config.networks.clone();
@@ -257,13 +243,42 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     })?;
     // The network's host side, before the child is released.
     let networks = host_networks(&config_networks, pid)?;
-    if let Err(e) = fault::point("ns-exec", "before-go")
-        .and_then(|()| trace::step(STAGE, "go", None, || parent.send_go(networks.clone())))
-    {
+    // The child announced `ready` long ago, or is about to: the host side above ran while it
+    // started (with --init, while it exec'd ns-init), and only now does ns-exec wait for it.
+    // An error it sent instead of `ready` ends the run here, and the guards undo the above.
+    let release = || -> std::result::Result<(), Failure> {
+        fault::point("ns-exec", "before-go")?;
+        let mut reported = None;
+        trace::step(STAGE, "go", None, || match parent.wait_for_ready()? {
+            Some(e) => {
+                let err = e.clone().into_error();
+                reported = Some(e);
+                Err(err)
+            }
+            // The child may have failed in a step it runs before `go`, and be gone: its
+            // error is then waiting on the socket, and is the one to report.
+            None => parent.send_go(networks.clone()).map_err(|err| {
+                match parent.wait_after_go(args.command.first().map(|c| c.as_os_str())) {
+                    Ok(AfterGo::Error(e)) => {
+                        let shown = e.clone().into_error();
+                        reported = Some(e);
+                        shown
+                    }
+                    _ => err,
+                }
+            }),
+        })
+        .map_err(|err| match reported.take() {
+            // Printed under the stage that failed (ns-init), not ns-exec.
+            Some(wire) => Failure::from_wire(wire),
+            None => err.into(),
+        })
+    };
+    if let Err(f) = release() {
         for n in &networks {
             let _ = ns_veth::undo(n);
         }
-        return Err(e.into());
+        return Err(f);
     }
     loop {
         match parent.wait_after_go(args.command.first().map(|c| c.as_os_str()))? {

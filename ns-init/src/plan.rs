@@ -47,6 +47,26 @@ pub enum InitStep {
 }
 
 impl InitStep {
+    /// Whether the step needs the host side's `go` first: the network (its contexts come with
+    /// `go`), the cgroup namespace (its root must be the cgroup the host side placed the
+    /// process in), the console allocated inside (ns-exec relays it after `go`), and the
+    /// identity and exec (the command runs only once the host side is done). The steps before
+    /// the first of them (the session, the root filesystem, the hostname) run while the host
+    /// side works: they are ns-init's own, and touch nothing but the container's namespaces.
+    pub fn needs_go(&self, config: &Config) -> bool {
+        match self {
+            InitStep::Network => !config.networks.is_empty() || !config.routes.is_empty(),
+            InitStep::Setsid
+            | InitStep::ConsoleStdio
+            | InitStep::Rootfs(_)
+            | InitStep::Hostname(_) => false,
+            InitStep::UnshareCgroupns
+            | InitStep::ConsoleInside
+            | InitStep::Identity
+            | InitStep::Exec => true,
+        }
+    }
+
     /// The step's name in plans and traces.
     pub fn name(&self) -> &'static str {
         match self {

@@ -34,25 +34,21 @@ pub enum Host {
 }
 
 impl Host {
-    /// The host behind the sync fd `fd`: a pipe is a script's, a socket is ns-exec's.
-    pub fn new(fd: Option<OwnedFd>) -> Result<Host> {
-        Ok(match fd {
-            None => Host::Alone,
-            Some(fd) if sync_pipe::is_pipe(&fd)? => Host::Pipe(Some(fd)),
-            Some(fd) => Host::Socket(SyncSocket::from_fd(fd)),
-        })
-    }
-
-    /// Announces `ready` and waits for `go`; returns the network contexts it brought.
-    fn ready_then_go(&mut self, ready: Option<OwnedFd>) -> Result<Vec<NetContext>> {
+    /// Announces `ready`: on the sync socket, or on `ready` (a script's pipe).
+    fn announce_ready(&mut self, ready: Option<OwnedFd>) -> Result<()> {
         if let Some(fd) = ready {
             sync_pipe::announce_ready(fd)?;
         }
+        if let Host::Socket(s) = self {
+            s.announce_ready()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for `go`; returns the network contexts it brought.
+    fn wait_for_go(&mut self) -> Result<Vec<NetContext>> {
         let networks = match self {
-            Host::Socket(s) => {
-                s.announce_ready()?;
-                s.wait_for_go()?
-            }
+            Host::Socket(s) => s.wait_for_go()?,
             Host::Pipe(fd) => match fd.take() {
                 Some(fd) => sync_pipe::wait_for_go(fd)?,
                 None => Vec::new(),
@@ -61,6 +57,15 @@ impl Host {
         };
         ns_log!("go received");
         Ok(networks)
+    }
+
+    /// The host behind the sync fd `fd`: a pipe is a script's, a socket is ns-exec's.
+    pub fn new(fd: Option<OwnedFd>) -> Result<Host> {
+        Ok(match fd {
+            None => Host::Alone,
+            Some(fd) if sync_pipe::is_pipe(&fd)? => Host::Pipe(Some(fd)),
+            Some(fd) => Host::Socket(SyncSocket::from_fd(fd)),
+        })
     }
 
     /// The sync socket, when ns-exec is the host.
@@ -72,8 +77,11 @@ impl Host {
     }
 }
 
-/// Announces `ready` (also on `ready`, a script's pipe), waits for `go`, sets the container
-/// up as `config` says and execs `command` as `launcher` says. Returns only on failure.
+/// Announces `ready` (also on `ready`, a script's pipe), sets the container up as `config`
+/// says and execs `command` as `launcher` says. Returns only on failure. The steps before the
+/// first that needs the host side ([`InitStep::needs_go`]) run while the host side works
+/// (for a config without networks: the session, the root filesystem and the hostname); then
+/// it waits for `go`, and runs the rest.
 pub fn setup_and_exec(
     config: &Config,
     command: &[std::ffi::OsString],
@@ -83,9 +91,13 @@ pub fn setup_and_exec(
     launcher: &Launcher<'_>,
 ) -> Result<Infallible> {
     let mut console = console.map(Console::new).transpose()?;
-    let networks = host.ready_then_go(ready)?;
-    fault::point(STAGE, "after-go")?;
+    host.announce_ready(ready)?;
+    let mut networks = None;
     for step in plan::steps(config, console.is_some())? {
+        if networks.is_none() && step.needs_go(config) {
+            networks = Some(host.wait_for_go()?);
+            fault::point(STAGE, "after-go")?;
+        }
         let name = step.name();
         let traced = |f: &mut dyn FnMut() -> Result<()>| trace::step(STAGE, name, None, f);
         let what = match &step {
@@ -95,7 +107,8 @@ pub fn setup_and_exec(
         match step {
             // Each of its actions is traced by ns_veth::apply.
             InitStep::Network => {
-                ns_veth::apply(&networks, &config.routes).map_err(|e| e.context("network"))?;
+                let contexts = networks.as_deref().unwrap_or_default();
+                ns_veth::apply(contexts, &config.routes).map_err(|e| e.context("network"))?;
             }
             InitStep::Setsid => traced(&mut || {
                 nix::unistd::setsid()
