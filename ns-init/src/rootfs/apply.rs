@@ -44,6 +44,12 @@ struct State<'c> {
     sources: Vec<Option<Source>>,
     root: Option<OwnedFd>,
     null: Option<OwnedFd>,
+    /// The first masked directory's empty read-only tmpfs, once attached: every other masked
+    /// directory gets a bind of it instead of a superblock of its own.
+    empty: Option<OwnedFd>,
+    /// The directory the last device node or symlink went into (`/dev`, mostly), reused by the
+    /// next one in a run of such steps: no step between them mounts anything.
+    parent: Option<(String, OwnedFd)>,
     console: Option<&'c Console>,
 }
 
@@ -64,6 +70,8 @@ fn apply_all(steps: &[Step], console: Option<&Console>) -> Result<()> {
         sources: open_sources(steps)?,
         root: None,
         null: None,
+        empty: None,
+        parent: None,
         console,
     };
     for (i, step) in steps.iter().enumerate() {
@@ -131,7 +139,27 @@ impl State<'_> {
             .ok_or_else(|| Error::msg("apply the rootfs plan", "no step opened the rootfs"))
     }
 
+    /// The parent directory of `path` and its last component, resolved beneath the root once
+    /// per run of device nodes and symlinks (see `parent`).
+    fn parent_of<'p>(&mut self, path: &'p str) -> Result<(BorrowedFd<'_>, &'p str)> {
+        let (dir, name) = path
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .ok_or_else(|| Error::msg(format!("create {path}"), "not a file path"))?;
+        let dir = if dir.is_empty() { "/" } else { dir };
+        if self.parent.as_ref().is_none_or(|(cached, _)| cached != dir) {
+            let (fd, _) = resolve::parent(self.root()?, path)?;
+            self.parent = Some((dir.to_string(), fd));
+        }
+        let fd = self.parent.as_ref().map(|(_, fd)| fd.as_fd());
+        Ok((fd.expect("just set"), name))
+    }
+
     fn step(&mut self, index: usize, step: &Step) -> Result<()> {
+        if !matches!(step, Step::DeviceNode { .. } | Step::Symlink { .. }) {
+            // Anything else may mount over the cached directory.
+            self.parent = None;
+        }
         match step {
             Step::Umask { mask } => {
                 umask(Mode::from_bits_truncate(*mask));
@@ -157,20 +185,38 @@ impl State<'_> {
                 mode,
                 uid,
                 gid,
-            } => device_node(
-                self.root()?,
-                path,
-                *kind,
-                makedev(*major, *minor),
-                *mode,
-                *uid,
-                *gid,
-            ),
+            } => {
+                let root = self
+                    .root()?
+                    .try_clone_to_owned()
+                    .ctx(|| "dup the root fd".into())?;
+                let (parent, name) = self.parent_of(path)?;
+                device_node(
+                    root.as_fd(),
+                    parent,
+                    name,
+                    path,
+                    *kind,
+                    makedev(*major, *minor),
+                    *mode,
+                    *uid,
+                    *gid,
+                )
+            }
             Step::Symlink {
                 path,
                 target,
                 only_if_exists,
-            } => symlink(self.root()?, path, target, only_if_exists.as_deref()),
+            } => {
+                if let Some(cond) = only_if_exists {
+                    if resolve::existing(self.root()?, cond, Symlinks::Refuse)?.is_none() {
+                        return Ok(());
+                    }
+                }
+                let (parent, name) = self.parent_of(path)?;
+                symlinkat(target.as_str(), parent, name)
+                    .ctx(|| format!("symlink {path} -> {target}"))
+            }
             Step::Bind {
                 source,
                 target,
@@ -220,16 +266,24 @@ impl State<'_> {
         };
         check_fs(target.as_fd(), path, &what())?;
         let st = resolve::stat(target.as_fd(), path)?;
-        let tree = if resolve::is(&st, SFlag::S_IFDIR) {
-            let flags = libc::MOUNT_ATTR_RDONLY
-                | libc::MOUNT_ATTR_NOSUID
-                | libc::MOUNT_ATTR_NODEV
-                | libc::MOUNT_ATTR_NOEXEC;
-            sys::new_fs("tmpfs", "", flags).map_err(|e| fs_error(what(), e))?
-        } else {
-            sys::clone_tree(self.null()?, false).ctx(what)?
-        };
-        sys::attach(tree.as_fd(), target.as_fd()).ctx(what)
+        if !resolve::is(&st, SFlag::S_IFDIR) {
+            let tree = sys::clone_tree(self.null()?, false).ctx(what)?;
+            return sys::attach(tree.as_fd(), target.as_fd()).ctx(what);
+        }
+        if let Some(empty) = &self.empty {
+            // A bind of the first mask's tmpfs (attached, so in this mount namespace and
+            // clonable on every kernel), read-only like it.
+            let tree = sys::clone_tree(empty.as_fd(), false).ctx(what)?;
+            return sys::attach(tree.as_fd(), target.as_fd()).ctx(what);
+        }
+        let flags = libc::MOUNT_ATTR_RDONLY
+            | libc::MOUNT_ATTR_NOSUID
+            | libc::MOUNT_ATTR_NODEV
+            | libc::MOUNT_ATTR_NOEXEC;
+        let tree = sys::new_fs("tmpfs", "", flags).map_err(|e| fs_error(what(), e))?;
+        sys::attach(tree.as_fd(), target.as_fd()).ctx(what)?;
+        self.empty = Some(tree);
+        Ok(())
     }
 
     /// The container's `/dev/null`, opened once and checked to be char 1:3: binding whatever
@@ -314,8 +368,12 @@ fn mount(
     sys::attach(fs.as_fd(), dir.as_fd()).ctx(what)
 }
 
+/// Makes the device node `name` in `parent` (the container's `path`).
+#[allow(clippy::too_many_arguments)]
 fn device_node(
     root: BorrowedFd<'_>,
+    parent: BorrowedFd<'_>,
+    name: &str,
     path: &str,
     kind: DeviceType,
     dev: libc::dev_t,
@@ -323,25 +381,18 @@ fn device_node(
     uid: u32,
     gid: u32,
 ) -> Result<()> {
-    let (parent, name) = resolve::parent(root, path)?;
     let sflag = match kind {
         DeviceType::Char => SFlag::S_IFCHR,
         DeviceType::Block => SFlag::S_IFBLK,
     };
-    match mknodat(
-        parent.as_fd(),
-        name,
-        sflag,
-        Mode::from_bits_truncate(mode),
-        dev,
-    ) {
+    match mknodat(parent, name, sflag, Mode::from_bits_truncate(mode), dev) {
         Ok(()) => {}
         // No CAP_MKNOD in the initial user namespace: reuse the host's node, as runc does.
         Err(Errno::EPERM) => return bind_host_device(root, path, sflag, dev),
         Err(e) => return Err(Error::sys(format!("mknod {path}"), e)),
     }
     fchownat(
-        parent.as_fd(),
+        parent,
         name,
         Some(Uid::from_raw(uid)),
         Some(Gid::from_raw(gid)),
@@ -368,18 +419,6 @@ fn bind_host_device(root: BorrowedFd<'_>, path: &str, kind: SFlag, dev: libc::de
     let target = resolve::file(root, path, Symlinks::Refuse)?;
     let tree = sys::clone_tree(host.as_fd(), false).ctx(what)?;
     sys::attach(tree.as_fd(), target.as_fd()).ctx(what)
-}
-
-fn symlink(root: BorrowedFd<'_>, path: &str, target: &str, only_if: Option<&str>) -> Result<()> {
-    let skip = match only_if {
-        Some(cond) => resolve::existing(root, cond, Symlinks::Refuse)?.is_none(),
-        None => false,
-    };
-    if skip {
-        return Ok(());
-    }
-    let (parent, name) = resolve::parent(root, path)?;
-    symlinkat(target, parent.as_fd(), name).ctx(|| format!("symlink {path} -> {target}"))
 }
 
 fn bind(
