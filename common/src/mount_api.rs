@@ -139,6 +139,49 @@ pub struct FsError {
     pub log: Option<String>,
 }
 
+/// The program at `path` (`name` in messages), opened so that a process running it can never
+/// write the host's file through `/proc/PID/exe` (CVE-2019-5736): a read-only view of it
+/// ([`readonly_file`], two system calls), or, where the kernel refuses that, a sealed
+/// in-memory copy. For `execveat(fd, "", ..., AT_EMPTY_PATH)`.
+pub fn protected_program(path: &std::path::Path, name: &str) -> crate::Result<OwnedFd> {
+    use crate::Context;
+    let file = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("open {name} {}", path.display()))?;
+    match readonly_file(file.as_fd()) {
+        Ok(view) => Ok(view),
+        Err(e) => {
+            crate::ns_log!("no read-only view of {name} ({e}): copying it into a sealed memfd");
+            let memfd_name = CString::new(name).unwrap_or_default();
+            std::fs::File::open(path)
+                .and_then(|f| {
+                    crate::sys::sealed_memfd(&memfd_name, f, true).map_err(std::io::Error::from)
+                })
+                .ctx(|| format!("copy {name} {} into a sealed memfd", path.display()))
+        }
+    }
+}
+
+/// ns-dmz beside the running program (a build tree's `target/*/`, an installation's
+/// `libexec/ns-tools/`), protected ([`protected_program`]); `None` when there is none, or when
+/// this program runs from a view whose path names no directory (ns-exec's protected ns-init).
+pub fn dmz_beside_self() -> crate::Result<Option<OwnedFd>> {
+    let Ok(exe) = std::env::current_exe() else {
+        return Ok(None);
+    };
+    let Some(dir) = exe.parent().filter(|d| d.is_absolute() && d.is_dir()) else {
+        return Ok(None);
+    };
+    let dmz = dir.join("ns-dmz");
+    if nix::unistd::access(&dmz, nix::unistd::AccessFlags::X_OK).is_err() {
+        return Ok(None);
+    }
+    protected_program(&dmz, "ns-dmz").map(Some)
+}
+
 /// A new, detached instance of filesystem `fstype` (`fsopen`, one `fsconfig` per option of
 /// `data`, `fsmount`), with the `MOUNT_ATTR_*` bits `attrs`.
 ///

@@ -119,7 +119,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         Some(path) => {
             let init = find_helper("ns-init", Some(path))?;
             ns_log!("container {name:?}, ns-init {}", init.display());
-            Launch::Program(protected(&init, "ns-init")?)
+            Launch::Program(common::mount_api::protected_program(&init, "ns-init")?)
         }
         None => {
             ns_log!("container {name:?}, ns-init built in");
@@ -360,33 +360,10 @@ fn console() -> Result<Option<OwnedFd>> {
     }
 }
 
-/// A program the child executes (ns-dmz, or an explicit ns-init), protected so that no
-/// container process can ever write the host's file through `/proc/PID/exe`
-/// (CVE-2019-5736): a read-only view of it (a detached read-only bind mount of the file alone,
-/// which costs two system calls), or, where the kernel refuses that, a sealed in-memory copy.
-fn protected(path: &Path, name: &str) -> Result<OwnedFd> {
-    let file = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ctx(|| format!("open {name} {}", path.display()))?;
-    match common::mount_api::readonly_file(file.as_fd()) {
-        Ok(view) => Ok(view),
-        Err(e) => {
-            ns_log!("no read-only view of {name} ({e}): copying it into a sealed memfd");
-            let memfd_name = std::ffi::CString::new(name).unwrap_or_default();
-            std::fs::File::open(path)
-                .and_then(|f| sys::sealed_memfd(&memfd_name, f, true).map_err(std::io::Error::from))
-                .ctx(|| format!("copy {name} {} into a sealed memfd", path.display()))
-        }
-    }
-}
-
-/// ns-dmz, found and protected ([`protected`]): what the container's first process, and a
-/// process entering a container, exec their command through.
+/// ns-dmz, found and protected (`mount_api::protected_program`): what the container's first
+/// process, and a process entering a container, exec their command through.
 pub fn protected_dmz() -> Result<OwnedFd> {
-    protected(&find_helper("ns-dmz", None)?, "ns-dmz")
+    common::mount_api::protected_program(&find_helper("ns-dmz", None)?, "ns-dmz")
 }
 
 /// Refuses what this ns-exec cannot do yet, rather than silently running without it.

@@ -1,7 +1,9 @@
-//! The ns-init program's run: read the config, then [`ns_init::setup::setup_and_exec`], and
-//! where its errors go (back over the sync socket to ns-exec, else to stderr).
+//! The ns-init program's run: read the config, find ns-dmz beside this program, then
+//! [`ns_init::setup::setup_and_exec`], and where its errors go (back over the sync socket to
+//! ns-exec, else to stderr).
 
 use std::fs::File;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use common::config::Config;
@@ -26,13 +28,30 @@ pub fn run(args: Args) -> ! {
     let err = match trace::init_from_env()
         .and_then(|()| read_config(args.config))
         .and_then(|config| {
+            // The command through ns-dmz when it is beside this program, as ns-exec does it:
+            // run from the host's file (a script's `unshare ... ns-init`), this program is
+            // what a command re-entering /proc/self/exe would reach (CVE-2019-5736). Opened
+            // now, while the host's files are in reach.
+            let dmz = common::mount_api::dmz_beside_self()?;
+            // SAFETY: the socket stays open in `host` until this process execs or exits, which
+            // outlives `launcher`.
+            let report = host
+                .socket()
+                .map(|s| unsafe { BorrowedFd::borrow_raw(s.fd().as_raw_fd()) });
+            let launcher = match &dmz {
+                Some(fd) => Launcher::Dmz {
+                    program: fd.as_fd(),
+                    report,
+                },
+                None => Launcher::Direct,
+            };
             setup_and_exec(
                 &config,
                 &args.command,
                 args.console,
                 args.ready,
                 &mut host,
-                &Launcher::Direct,
+                &launcher,
             )
         }) {
         Err(e) => e,

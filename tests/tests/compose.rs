@@ -445,6 +445,7 @@ fn compose_builds_the_container_ns_exec_builds() {
 }
 
 /// compose.sh exits with the command's own status (7), 127 for a command that is not found,
+/// 126 (from ns-dmz) for a command re-entering /proc/self/exe,
 /// and 137 when the container's command is SIGKILLed from outside, even with util-linux's
 /// unshare that cannot pass a SIGKILL on (it forks through a shell there); SIGTERM to
 /// compose.sh is forwarded to the container's command, whose status (3) is then compose.sh's.
@@ -469,6 +470,12 @@ fn compose_passes_the_exit_status_on() {
     let out = compose(&host, &fx, &[], &["nope"]).run();
     out.expect_code(127);
     assert_eq!(out.stdout, "");
+    // ns-init run from the host's file by the script execs the command through ns-dmz too: a
+    // command re-entering /proc/self/exe reaches ns-dmz, not the host's ns-init
+    // (CVE-2019-5736).
+    let out = compose(&host, &fx, &[], &["/proc/self/exe"]).run();
+    out.expect_code(126);
+    assert!(out.stderr.contains("ns-dmz: usage:"), "{}", out.dump());
 
     let (mut running, pid) = start_and_wait(
         &fx,
