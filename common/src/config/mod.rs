@@ -301,6 +301,11 @@ impl Config {
 
     /// Parses a config document; errors name the JSON path of the bad field.
     pub fn parse(text: &[u8]) -> Result<Config> {
+        // Tracking the path of every field costs as much as the parse itself, on every start;
+        // a good config never needs it. Only a bad one is parsed again, with the tracking.
+        if let Ok(config) = serde_json::from_slice::<Config>(text) {
+            return Ok(config);
+        }
         let mut de = serde_json::Deserializer::from_slice(text);
         let config: Config = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
@@ -324,7 +329,9 @@ impl Config {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let mut text = Vec::new();
+        // Sized from the file, so a small config is one read, not a series of growing ones.
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut text = Vec::with_capacity(size.min(MAX_CONFIG_BYTES + 1) as usize + 1);
         file.take(MAX_CONFIG_BYTES + 1)
             .read_to_end(&mut text)
             .map_err(|e| Error::io(format!("read {}", what()), e))?;
