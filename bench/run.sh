@@ -65,7 +65,7 @@ if [ -z "${NS_BENCH_INNER:-}" ]; then
 	# costs its loader's work on every container start. All five stages: S6 runs them all.
 	RUSTFLAGS="-C target-feature=+crt-static" CARGO_TARGET_DIR=$target \
 		cargo build --release --locked -q --target "$(uname -m)-unknown-linux-gnu" \
-		-p ns-exec -p ns-init -p ns-cgroup -p ns-veth -p ns-pty
+		-p ns-exec -p ns-init -p ns-dmz -p ns-cgroup -p ns-veth -p ns-pty
 	# Re-run inside a private mount namespace (see above).
 	exec unshare --mount --propagation private env NS_BENCH_INNER=1 bash "$repo/bench/run.sh" -o "$out" "$runs"
 fi
@@ -99,13 +99,19 @@ cleanup() {
 	for ns in "$netns" "$benchns"; do
 		[ -e "/run/netns/$ns" ] && ip netns del "$ns"
 	done
+	mountpoint -q "$work/run" && umount "$work/run"
 	rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# Every runtime's state directory (--root) on a tmpfs, as /run is on every distribution. This
+# VM's /run lies on its ext4 root disk, where the few files a start creates and removes cost
+# the runtimes more than a tenth of a millisecond each time (ext4's inode allocation).
+mkdir "$work/run"
+mount -t tmpfs -o mode=0700 ns-bench-run "$work/run"
 scripts/mkrootfs.sh "$work/rootfs" >/dev/null
-mkdir -p "$work/bundle" "$work/state" "$work/runc" "$work/crun"
+mkdir -p "$work/bundle" "$work/run/state" "$work/run/runc" "$work/run/crun"
 
 # ns-tools: the five namespaces, pivot_root, /proc, /dev (and its masks, as Docker's defaults).
 cat >"$work/container.json" <<'EOF'
@@ -164,9 +170,9 @@ ip -n "$benchns" addr add 198.18.3.1/24 dev br0
 ip -n "$benchns" link set br0 up
 innet() { nsenter --net="/run/netns/$benchns" "$@"; }
 
-ns_exec="$bin/ns-exec --config $work/container.json --root $work/state --name b --"
-runc_run="runc --root $work/runc run --bundle $work/bundle b"
-crun_run="crun --root $work/crun run --bundle $work/bundle b"
+ns_exec="$bin/ns-exec --config $work/container.json --root $work/run/state --name b --"
+runc_run="runc --root $work/run/runc run --bundle $work/bundle b"
+crun_run="crun --root $work/run/crun run --bundle $work/bundle b"
 bwrap_run="bwrap --unshare-all --die-with-parent --bind $work/rootfs / --proc /proc --dev /dev --hostname bench"
 veth_run="$repo/bench/veth-run.sh $netns 198.18.3.2/24 198.18.3.1"
 
@@ -188,17 +194,17 @@ fi
 
 if want S2; then
 	echo "S2: S1 with a memory and a pids limit ($runs runs each)" >&2
-	hf s2 -n ns-exec "$bin/ns-exec --config $work/limited.json --root $work/state --name b -- /bin/true" \
-		-n runc "runc --root $work/runc run --bundle $work/bundle-limited b" \
-		-n crun "crun --root $work/crun run --bundle $work/bundle-limited b"
+	hf s2 -n ns-exec "$bin/ns-exec --config $work/limited.json --root $work/run/state --name b -- /bin/true" \
+		-n runc "runc --root $work/run/runc run --bundle $work/bundle-limited b" \
+		-n crun "crun --root $work/run/crun run --bundle $work/bundle-limited b"
 fi
 
 if want S3; then
 	echo "S3: S2 with a veth into a bridge ($runs runs each)" >&2
 	innet hyperfine -N --warmup 10 --runs "$runs" --style none --export-json "$work/s3.json" \
-		-n ns-exec "$bin/ns-exec --config $work/net.json --root $work/state --name b -- /bin/true" \
-		-n "runc + veth-run.sh" "$veth_run runc --root $work/runc run --bundle $work/bundle-net b" \
-		-n "crun + veth-run.sh" "$veth_run crun --root $work/crun run --bundle $work/bundle-net b" \
+		-n ns-exec "$bin/ns-exec --config $work/net.json --root $work/run/state --name b -- /bin/true" \
+		-n "runc + veth-run.sh" "$veth_run runc --root $work/run/runc run --bundle $work/bundle-net b" \
+		-n "crun + veth-run.sh" "$veth_run crun --root $work/run/crun run --bundle $work/bundle-net b" \
 		-n "veth-run.sh alone (floor of the ip peers)" "$veth_run /bin/true" >/dev/null
 fi
 
@@ -206,9 +212,9 @@ if want S4; then
 	echo "S4: 200 launches, 2 and 8 at a time" >&2
 	for p in 2 8; do
 		hyperfine --warmup 1 --runs 5 --style none --export-json "$work/s4-$p.json" \
-			-n ns-exec "seq 200 | xargs -P $p -I{} $bin/ns-exec --config $work/container.json --root $work/state --name b{} -- /bin/true" \
-			-n runc "seq 200 | xargs -P $p -I{} runc --root $work/runc run --bundle $work/bundle b{}" \
-			-n crun "seq 200 | xargs -P $p -I{} crun --root $work/crun run --bundle $work/bundle b{}" \
+			-n ns-exec "seq 200 | xargs -P $p -I{} $bin/ns-exec --config $work/container.json --root $work/run/state --name b{} -- /bin/true" \
+			-n runc "seq 200 | xargs -P $p -I{} runc --root $work/run/runc run --bundle $work/bundle b{}" \
+			-n crun "seq 200 | xargs -P $p -I{} crun --root $work/run/crun run --bundle $work/bundle b{}" \
 			-n bwrap "seq 200 | xargs -P $p -I{} $bwrap_run /bin/true" >/dev/null
 	done
 fi
@@ -226,11 +232,11 @@ if want S5; then
 	}
 	{
 		echo "ns-exec $(rss $ns_exec /bin/sleep 2)"
-		echo "runc $(rss runc --root "$work/runc" run --bundle "$work/bundle-sleep" s5)"
-		echo "crun $(rss crun --root "$work/crun" run --bundle "$work/bundle-sleep" s5)"
+		echo "runc $(rss runc --root "$work/run/runc" run --bundle "$work/bundle-sleep" s5)"
+		echo "crun $(rss crun --root "$work/run/crun" run --bundle "$work/bundle-sleep" s5)"
 		echo "bwrap $(rss $bwrap_run /bin/sleep 2)"
 	} >"$work/s5-rss.txt"
-	for f in "$bin/ns-exec" "$bin/ns-init" "$(command -v runc)" "$(command -v crun)" "$(command -v bwrap)"; do
+	for f in "$bin/ns-exec" "$bin/ns-init" "$bin/ns-dmz" "$(command -v runc)" "$(command -v crun)" "$(command -v bwrap)"; do
 		printf '%s %s\n' "$(basename "$f")" "$(stat -c %s "$f")"
 	done >"$work/s5-sizes.txt"
 
@@ -239,14 +245,14 @@ if want S5; then
 	# (and the pids limit of S2), each try with a name of its own.
 	try_ns() {
 		jq -c --argjson m $(($1 * 1024)) '.cgroups.memory = $m' "$work/limited.json" >"$work/mem.json"
-		"$bin/ns-exec" --config "$work/mem.json" --root "$work/state" --name "m$1-$2" -- /bin/true
+		"$bin/ns-exec" --config "$work/mem.json" --root "$work/run/state" --name "m$1-$2" -- /bin/true
 	}
 	try_oci() {
 		mkdir -p "$work/bundle-mem"
 		jq --argjson m $(($2 * 1024)) '.linux.resources.memory.limit = $m' \
 			"$work/bundle-limited/config.json" >"$work/bundle-mem/config.json"
-		"$1" --root "$work/$1" run --bundle "$work/bundle-mem" "m$2-$3" && return 0
-		"$1" --root "$work/$1" delete --force "m$2-$3" 2>/dev/null || true
+		"$1" --root "$work/run/$1" run --bundle "$work/bundle-mem" "m$2-$3" && return 0
+		"$1" --root "$work/run/$1" delete --force "m$2-$3" 2>/dev/null || true
 		return 1
 	}
 	fits() { # fits KIB TRY-COMMAND...: /bin/true exits 0 in 3 tries out of 3
@@ -284,9 +290,9 @@ if want S6; then
 		echo "S6: S3's container composed by scripts/compose.sh ($runs runs each)" >&2
 		NS_BIN_DIR=$bin innet hyperfine -N --warmup 10 --runs "$runs" --style none \
 			--export-json "$work/s6.json" \
-			-n ns-exec "$bin/ns-exec --config $work/net.json --root $work/state --name b -- /bin/true" \
+			-n ns-exec "$bin/ns-exec --config $work/net.json --root $work/run/state --name b -- /bin/true" \
 			-n scripts/compose.sh "$compose" \
-			-n "crun + veth-run.sh" "$veth_run crun --root $work/crun run --bundle $work/bundle-net b" >/dev/null
+			-n "crun + veth-run.sh" "$veth_run crun --root $work/run/crun run --bundle $work/bundle-net b" >/dev/null
 	fi
 	[ ! -e "$work/s6-skip.txt" ] || cat "$work/s6-skip.txt" >&2
 fi
