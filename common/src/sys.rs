@@ -378,17 +378,7 @@ pub fn reset_signals() {
             );
         }
     }
-    let empty: u64 = 0;
-    // SAFETY: an empty 64-bit kernel sigset; async-signal-safe.
-    unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &empty as *const u64,
-            std::ptr::null_mut::<u64>(),
-            std::mem::size_of::<u64>(),
-        );
-    }
+    unblock_signals();
 }
 
 /// Unblocks every signal (`sigprocmask(SIG_SETMASK, {})`); async-signal-safe.

@@ -55,6 +55,13 @@ pub fn environment(config_env: &[String], home: Option<&str>) -> Vec<CString> {
     env
 }
 
+/// The `PATH` entry of `env`, if any.
+fn path_of(env: &[CString]) -> Option<&str> {
+    env.iter()
+        .filter_map(|e| e.to_str().ok())
+        .find_map(|e| e.strip_prefix("PATH="))
+}
+
 /// The candidate paths for `program`, in the order they are tried.
 pub fn candidates(program: &OsStr, path_var: Option<&str>) -> Vec<OsString> {
     if program.as_bytes().contains(&b'/') {
@@ -88,10 +95,7 @@ pub fn exec(argv: &[OsString], env: &[CString]) -> Error {
         Ok(a) => a,
         Err(_) => return Error::exec(shown, Errno::EINVAL),
     };
-    let path_var = env
-        .iter()
-        .filter_map(|e| e.to_str().ok())
-        .find_map(|e| e.strip_prefix("PATH="));
+    let path_var = path_of(env);
     let mut denied = None;
     for candidate in candidates(program, path_var) {
         let Ok(path) = CString::new(candidate.as_bytes()) else {
@@ -116,10 +120,7 @@ pub fn resolve(argv: &[OsString], env: &[CString]) -> Result<CString, Error> {
         return Err(Error::usage("no command to run"));
     };
     let shown = format!("{:?}", program.to_string_lossy());
-    let path_var = env
-        .iter()
-        .filter_map(|e| e.to_str().ok())
-        .find_map(|e| e.strip_prefix("PATH="));
+    let path_var = path_of(env);
     let mut denied = None;
     for candidate in candidates(program, path_var) {
         let Ok(path) = CString::new(candidate.as_bytes()) else {
