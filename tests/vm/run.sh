@@ -34,6 +34,7 @@ ws=$(pwd)
 exec "$run_in_vm" --cgroup "$mode" --mem 1G --timeout 900 \
 	--file "$target/debug/ns-exec:/usr/local/bin/" \
 	--file "$target/debug/ns-init:/usr/local/bin/" \
+	--file "$target/debug/ns-dmz:/usr/local/bin/" \
 	--file "$target/debug/ns-cgroup:/usr/local/bin/" \
 	--file "$tests:/usr/local/bin/cgroup-tests" \
 	--file "$ws/scripts/mkrootfs.sh:$ws/scripts/mkrootfs.sh" \
