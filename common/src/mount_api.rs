@@ -156,7 +156,9 @@ pub fn protected_program(path: &std::path::Path, name: &str) -> crate::Result<Ow
         Err(e) => {
             crate::ns_log!("no read-only view of {name} ({e}): copying it into a sealed memfd");
             let memfd_name = CString::new(name).unwrap_or_default();
-            std::fs::File::open(path)
+            // Through the fd opened above, so the copy is of the file that was checked, even if
+            // the path has been replaced since.
+            std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
                 .and_then(|f| {
                     crate::sys::sealed_memfd(&memfd_name, f, true).map_err(std::io::Error::from)
                 })
@@ -167,12 +169,19 @@ pub fn protected_program(path: &std::path::Path, name: &str) -> crate::Result<Ow
 
 /// ns-dmz beside the running program (a build tree's `target/*/`, an installation's
 /// `libexec/ns-tools/`), protected ([`protected_program`]); `None` when there is none, or when
-/// this program runs from a view whose path names no directory (ns-exec's protected ns-init).
+/// the path `/proc/self/exe` shows is not the running file itself (ns-exec's protected
+/// ns-init runs from a view whose path names no directory, or from a memfd copy, whose
+/// `/memfd:ns-init (deleted)` would otherwise point at `/ns-dmz`).
 pub fn dmz_beside_self() -> crate::Result<Option<OwnedFd>> {
+    use std::os::unix::fs::MetadataExt;
     let Ok(exe) = std::env::current_exe() else {
         return Ok(None);
     };
-    let Some(dir) = exe.parent().filter(|d| d.is_absolute() && d.is_dir()) else {
+    let same_file = match (std::fs::metadata(&exe), std::fs::metadata("/proc/self/exe")) {
+        (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    let Some(dir) = exe.parent().filter(|d| same_file && d.is_absolute()) else {
         return Ok(None);
     };
     let dmz = dir.join("ns-dmz");

@@ -186,6 +186,12 @@ impl SyncSocket {
         use nix::sys::socket::{ControlMessageOwned, recv, recvmsg};
         // The next message's length first (MSG_TRUNC answers it whatever the buffer), so the
         // buffer is the message's size, not MAX_MESSAGE zeroed bytes on every receive.
+        //
+        // ECONNRESET: the peer closed its end with messages of ours unread (a child that
+        // failed before reading `go`). The kernel reports that once, ahead of whatever the
+        // peer sent before closing, and clears it: so receive again, and the child's last
+        // messages (its error) come, then end of file. Never more than once per peer.
+        let mut reset = false;
         let len = loop {
             match recv(
                 self.fd.as_raw_fd(),
@@ -194,6 +200,7 @@ impl SyncSocket {
             ) {
                 Ok(n) => break n,
                 Err(Errno::EINTR) => continue,
+                Err(Errno::ECONNRESET) if !reset => reset = true,
                 Err(Errno::ECONNRESET) => return Ok(None),
                 Err(e) => return Err(Error::sys("receive on sync socket", e)),
             }
@@ -227,7 +234,8 @@ impl SyncSocket {
                     break (msg.bytes, fd);
                 }
                 Err(Errno::EINTR) => continue,
-                // The peer's end closed with a message unread on our side.
+                // As above: the reset can land between the peek and this receive.
+                Err(Errno::ECONNRESET) if !reset => reset = true,
                 Err(Errno::ECONNRESET) => return Ok(None),
                 Err(e) => return Err(Error::sys("receive on sync socket", e)),
             }
@@ -303,6 +311,27 @@ impl SyncSocket {
         }
     }
 
+    /// Parent: the error the child sent, if one is waiting now (never blocks): after a
+    /// failure of the parent's own that the child may have caused by failing first.
+    pub fn pending_error(&self, command: Option<&std::ffi::OsStr>) -> Option<WireError> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        loop {
+            let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Ok(n) if n > 0 => {}
+                _ => return None,
+            }
+            match self.recv().ok()?? {
+                Message::Error(e) => return Some(e),
+                Message::ExecFailed { errno } => {
+                    return Some(WireError::exec_failed(errno, command));
+                }
+                // `ready` (sent before the failure), then what followed it.
+                _ => continue,
+            }
+        }
+    }
+
     /// Parent: release the child.
     pub fn send_go(&self, networks: Vec<crate::net::NetContext>) -> Result<()> {
         self.send(Message::Go { networks })
@@ -352,6 +381,22 @@ fn unexpected(expected: &str, got: &Message) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer that sends its error and closes with a message of ours unread (a child failing
+    /// before it read `go`) makes the kernel report ECONNRESET first: the error still arrives,
+    /// then end of file.
+    #[test]
+    fn an_error_sent_before_a_reset_is_received() {
+        let (parent, child) = SyncSocket::pair().unwrap();
+        parent.send_go(Vec::new()).unwrap();
+        child.report_error("ns-init", &Error::msg("mount", "refused"));
+        drop(child);
+        let AfterGo::Error(e) = parent.wait_after_go(None).unwrap() else {
+            panic!("the error was lost to the reset");
+        };
+        assert_eq!(e.what, "mount");
+        assert!(matches!(parent.wait_after_go(None).unwrap(), AfterGo::Exec));
+    }
 
     /// ns-dmz's report, byte for byte as it writes it, is the exec error ns-init would send.
     #[test]

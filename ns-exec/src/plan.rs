@@ -52,8 +52,8 @@ pub struct Run<'a> {
     pub root: &'a Path,
     /// The ns-init program the child execs (`--init`); `None`: ns-init's code built in.
     pub init: Option<&'a Path>,
-    /// ns-dmz, which the built-in ns-init execs the command through.
-    pub dmz: &'a Path,
+    /// ns-dmz, which the built-in ns-init execs the command through (`None` with `--init`).
+    pub dmz: Option<&'a Path>,
     /// `--pid-file`.
     pub pid_file: Option<&'a Path>,
     /// The command.
@@ -103,7 +103,7 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
             )
             .arg("unshare", unshare_flags(config))
             .arg("init", run.init)
-            .arg("dmz", run.init.is_none().then_some(run.dmz))
+            .arg("dmz", run.dmz)
             .arg("cgroup", &into),
     );
     out.extend(joins);

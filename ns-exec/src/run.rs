@@ -212,8 +212,18 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     ns_log!("cloned {pid}");
 
     trace::record(STAGE, "clone", None, clone_start, trace::now_us(), None);
+    // A host-side failure below may be the child's doing (a child that failed its first steps
+    // and exited has no start time): its own error, if it sent one, is the one to report.
+    let command0 = args.command.first().map(|c| c.as_os_str());
+    let child_first = |e: Error| -> Failure {
+        match parent.pending_error(command0) {
+            Some(wire) => Failure::from_wire(wire),
+            None => e.into(),
+        }
+    };
     let start_time = state::start_time(pid)
-        .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))?;
+        .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))
+        .map_err(child_first)?;
     let config_networks = config.networks.clone();
     let config_tty = config.tty;
     // The v1 hierarchies (the cgroup2 tree was joined by the clone itself) before anything
@@ -224,7 +234,9 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         } else {
             cg.join(pid)
         };
-        joined.map_err(|e| e.context("cgroups"))?;
+        joined
+            .map_err(|e| e.context("cgroups"))
+            .map_err(child_first)?;
         ns_log!("cgroup joined");
     }
     let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
@@ -240,9 +252,10 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let state_json = state_path.join("state.json");
     trace::step(STAGE, "record", Some(&state_json.to_string_lossy()), || {
         dir.record(&state)
-    })?;
+    })
+    .map_err(child_first)?;
     // The network's host side, before the child is released.
-    let networks = host_networks(&config_networks, pid)?;
+    let networks = host_networks(&config_networks, pid).map_err(child_first)?;
     // The child announced `ready` long ago, or is about to: the host side above ran while it
     // started (with --init, while it exec'd ns-init), and only now does ns-exec wait for it.
     // An error it sent instead of `ready` ends the run here, and the guards undo the above.
@@ -258,13 +271,13 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             // The child may have failed in a step it runs before `go`, and be gone: its
             // error is then waiting on the socket, and is the one to report.
             None => parent.send_go(networks.clone()).map_err(|err| {
-                match parent.wait_after_go(args.command.first().map(|c| c.as_os_str())) {
-                    Ok(AfterGo::Error(e)) => {
+                match parent.pending_error(command0) {
+                    Some(e) => {
                         let shown = e.clone().into_error();
                         reported = Some(e);
                         shown
                     }
-                    _ => err,
+                    None => err,
                 }
             }),
         })
@@ -328,7 +341,11 @@ fn show_plan(
         Some(path) => Some(find_helper("ns-init", Some(path))?),
         None => None,
     };
-    let dmz = find_helper("ns-dmz", None)?;
+    // With --init the ns-init program finds its own ns-dmz (beside it), or execs directly.
+    let dmz = match init {
+        Some(_) => None,
+        None => Some(find_helper("ns-dmz", None)?),
+    };
     let config_path = absolute(&args.config)?;
     let pid_file = args.pid_file.as_deref().map(absolute).transpose()?;
     let run = plan::Run {
@@ -337,7 +354,7 @@ fn show_plan(
         name,
         root: &args.root,
         init: init.as_deref(),
-        dmz: &dmz,
+        dmz: dmz.as_deref(),
         pid_file: pid_file.as_deref(),
         command: &args.command,
     };

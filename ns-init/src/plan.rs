@@ -50,10 +50,16 @@ impl InitStep {
     /// Whether the step needs the host side's `go` first: the network (its contexts come with
     /// `go`), the cgroup namespace (its root must be the cgroup the host side placed the
     /// process in), the console allocated inside (ns-exec relays it after `go`), and the
-    /// identity and exec (the command runs only once the host side is done). The steps before
-    /// the first of them (the session, the root filesystem, the hostname) run while the host
-    /// side works: they are ns-init's own, and touch nothing but the container's namespaces.
+    /// identity and exec (the command runs only once the host side is done), and every step of
+    /// a container with a cgroup. The steps before the first of them (the session, the root
+    /// filesystem, the hostname) run while the host side works: they are ns-init's own, and
+    /// touch nothing but the container's namespaces.
     pub fn needs_go(&self, config: &Config) -> bool {
+        // With a cgroup, everything waits: on v1 the child joins its hierarchies only after
+        // the clone, and what it mounts before would be charged to the caller's cgroup.
+        if config.cgroups.is_some() {
+            return true;
+        }
         match self {
             InitStep::Network => !config.networks.is_empty() || !config.routes.is_empty(),
             InitStep::Setsid

@@ -481,6 +481,29 @@ fn only_stdio_fds_reach_the_command() {
     assert_eq!(fds, ["0", "1", "2"], "{}", out.dump());
 }
 
+/// With its stdin closed by the caller (`<&-`), ns-exec puts /dev/null there before it opens
+/// anything (as Rust's start-up would have; ns-exec skips that start-up), so none of its own
+/// fds takes number 0: the command gets fds 0, 1 and 2, and 0 is /dev/null.
+#[test]
+fn a_closed_stdin_is_dev_null_in_the_container() {
+    let fx = fixture();
+    let out = ns_tests::Invocation::new("/bin/sh")
+        .arg("-c")
+        .arg("exec \"$@\" <&-")
+        .arg("sh")
+        .arg(ns_tests::bin("ns-exec"))
+        .arg("--config")
+        .arg(fx.config_path())
+        .arg("--root")
+        .arg(fx.state_root())
+        .arg("--")
+        .args(["/bin/sh", "-c", "ls /proc/$$/fd; readlink /proc/$$/fd/0; :"])
+        .run();
+    out.expect_clean_success();
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(words, ["0", "1", "2", "/dev/null"], "{}", out.dump());
+}
+
 // --- stdio, exit status and signals ------------------------------------------------------------
 
 /// The command's exit status is ns-exec's exit status.

@@ -186,22 +186,14 @@ impl State<'_> {
                 uid,
                 gid,
             } => {
-                let root = self
-                    .root()?
-                    .try_clone_to_owned()
-                    .ctx(|| "dup the root fd".into())?;
                 let (parent, name) = self.parent_of(path)?;
-                device_node(
-                    root.as_fd(),
-                    parent,
-                    name,
-                    path,
-                    *kind,
-                    makedev(*major, *minor),
-                    *mode,
-                    *uid,
-                    *gid,
-                )
+                let dev = makedev(*major, *minor);
+                if device_node(parent, name, path, *kind, dev, *mode, *uid, *gid)? {
+                    return Ok(());
+                }
+                // No CAP_MKNOD in the initial user namespace: reuse the host's node, as runc
+                // does.
+                bind_host_device(self.root()?, path, sflag(*kind), dev)
             }
             Step::Symlink {
                 path,
@@ -368,10 +360,18 @@ fn mount(
     sys::attach(fs.as_fd(), dir.as_fd()).ctx(what)
 }
 
-/// Makes the device node `name` in `parent` (the container's `path`).
+/// The file type bits of a device node of `kind`.
+fn sflag(kind: DeviceType) -> SFlag {
+    match kind {
+        DeviceType::Char => SFlag::S_IFCHR,
+        DeviceType::Block => SFlag::S_IFBLK,
+    }
+}
+
+/// Makes the device node `name` in `parent` (the container's `path`); `false` when mknod is
+/// not permitted here (the caller binds the host's node instead).
 #[allow(clippy::too_many_arguments)]
 fn device_node(
-    root: BorrowedFd<'_>,
     parent: BorrowedFd<'_>,
     name: &str,
     path: &str,
@@ -380,15 +380,16 @@ fn device_node(
     mode: u32,
     uid: u32,
     gid: u32,
-) -> Result<()> {
-    let sflag = match kind {
-        DeviceType::Char => SFlag::S_IFCHR,
-        DeviceType::Block => SFlag::S_IFBLK,
-    };
-    match mknodat(parent, name, sflag, Mode::from_bits_truncate(mode), dev) {
+) -> Result<bool> {
+    match mknodat(
+        parent,
+        name,
+        sflag(kind),
+        Mode::from_bits_truncate(mode),
+        dev,
+    ) {
         Ok(()) => {}
-        // No CAP_MKNOD in the initial user namespace: reuse the host's node, as runc does.
-        Err(Errno::EPERM) => return bind_host_device(root, path, sflag, dev),
+        Err(Errno::EPERM) => return Ok(false),
         Err(e) => return Err(Error::sys(format!("mknod {path}"), e)),
     }
     fchownat(
@@ -398,7 +399,8 @@ fn device_node(
         Some(Gid::from_raw(gid)),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
-    .ctx(|| format!("chown {path} to {uid}:{gid}"))
+    .ctx(|| format!("chown {path} to {uid}:{gid}"))?;
+    Ok(true)
 }
 
 /// Binds the host's node at `path` onto an empty file at `path` in the container, after
