@@ -18,6 +18,19 @@ fn fixture() -> Fixture {
 }
 
 /// `(stage, step)` of every action of a plan document.
+/// The (stage, step) of each trace line, in the file's order.
+fn traced_steps(lines: &[Value]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .map(|l| {
+            (
+                l["stage"].as_str().unwrap().to_string(),
+                l["step"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 fn plan_steps(plan: &Value) -> Vec<(String, String)> {
     plan["actions"]
         .as_array()
@@ -164,15 +177,7 @@ fn a_traced_run_takes_the_steps_its_plan_lists() {
     out.expect_clean_success();
     assert_eq!(out.stdout, "from the host\n");
     let lines = trace_lines(&trace);
-    let traced: Vec<(String, String)> = lines
-        .iter()
-        .map(|l| {
-            (
-                l["stage"].as_str().unwrap().to_string(),
-                l["step"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let traced = traced_steps(&lines);
     let by_stage = |steps: &[(String, String)], stage: &str| -> Vec<String> {
         steps
             .iter()
@@ -430,15 +435,6 @@ fn ns_pty_traces_the_steps_its_plan_lists() {
     out.expect_code(0);
     assert!(out.stdout.contains("TERMINAL"), "{}", out.dump());
     let lines = trace_lines(&trace);
-    let traced: Vec<(String, String)> = lines
-        .iter()
-        .map(|l| {
-            (
-                l["stage"].as_str().unwrap().into(),
-                l["step"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    assert_eq!(traced, plan_steps(&plan));
+    assert_eq!(traced_steps(&lines), plan_steps(&plan));
     assert!(lines.iter().all(|l| l["outcome"] == "ok"), "{lines:#?}");
 }
