@@ -183,6 +183,13 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
                 log: log_fd,
                 console,
                 dmz,
+                // Cloned into its cgroup2 directory with no v1 hierarchy left to join.
+                placed: match &cgroup.0 {
+                    None => true,
+                    Some(cg) => {
+                        cloned_into.is_some() && cg.join_except_unified_action(None).is_empty()
+                    }
+                },
             },
         ),
         Launch::Program(init) => {

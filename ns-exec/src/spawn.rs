@@ -75,6 +75,9 @@ pub struct BuiltIn<'a> {
     pub console: Option<OwnedFd>,
     /// ns-dmz, protected.
     pub dmz: &'a OwnedFd,
+    /// The child is cloned into every cgroup it will be in (cgroup2 only, or no cgroup): it
+    /// may run its own setup before `go` even when the config has a cgroup.
+    pub placed: bool,
 }
 
 /// Clones the child into `flags`'s namespaces (into `cgroup`, a cgroup2 directory, when
@@ -105,6 +108,7 @@ fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! 
         log,
         console,
         dmz,
+        placed,
     } = fds;
     // SAFETY: the parent's end is a copy this process owns and never uses; the SyncSocket
     // value that names it is the parent's, never dropped here (this function never returns).
@@ -140,7 +144,7 @@ fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! 
                 program: dmz.as_fd(),
                 report: socket,
             };
-            match setup_and_exec(config, command, console, None, &mut host, &launcher) {
+            match setup_and_exec(config, command, console, None, &mut host, &launcher, placed) {
                 Err(e) => e,
                 Ok(never) => match never {},
             }

@@ -51,13 +51,16 @@ impl InitStep {
     /// `go`), the cgroup namespace (its root must be the cgroup the host side placed the
     /// process in), the console allocated inside (ns-exec relays it after `go`), and the
     /// identity and exec (the command runs only once the host side is done), and every step of
-    /// a container with a cgroup. The steps before the first of them (the session, the root
+    /// a container with a cgroup it is not in yet. The steps before the first of them (the session, the root
     /// filesystem, the hostname) run while the host side works: they are ns-init's own, and
     /// touch nothing but the container's namespaces.
-    pub fn needs_go(&self, config: &Config) -> bool {
-        // With a cgroup, everything waits: on v1 the child joins its hierarchies only after
-        // the clone, and what it mounts before would be charged to the caller's cgroup.
-        if config.cgroups.is_some() {
+    ///
+    /// `placed` says the process is already in every cgroup it will be in (cloned into its
+    /// cgroup2 directory, with no v1 hierarchy to join); otherwise a container with a cgroup
+    /// waits for `go` before every step, since what it mounted before its v1 joins would be
+    /// charged to the caller's cgroup.
+    pub fn needs_go(&self, config: &Config, placed: bool) -> bool {
+        if config.cgroups.is_some() && !placed {
             return true;
         }
         match self {

@@ -52,6 +52,9 @@ pub fn run(args: Args) -> ! {
                 args.ready,
                 &mut host,
                 &launcher,
+                // A script's or ns-exec --init's ns-init cannot tell whether the host side
+                // still has cgroups to put it in.
+                false,
             )
         }) {
         Err(e) => e,

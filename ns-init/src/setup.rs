@@ -79,9 +79,9 @@ impl Host {
 
 /// Announces `ready` (also on `ready`, a script's pipe), sets the container up as `config`
 /// says and execs `command` as `launcher` says. Returns only on failure. The steps before the
-/// first that needs the host side ([`InitStep::needs_go`]) run while the host side works
-/// (for a config without networks: the session, the root filesystem and the hostname); then
-/// it waits for `go`, and runs the rest.
+/// first that needs the host side ([`InitStep::needs_go`]; `placed`: the process is already in
+/// all its cgroups) run while the host side works (for a config without networks: the
+/// session, the root filesystem and the hostname); then it waits for `go`, and runs the rest.
 pub fn setup_and_exec(
     config: &Config,
     command: &[std::ffi::OsString],
@@ -89,12 +89,13 @@ pub fn setup_and_exec(
     ready: Option<OwnedFd>,
     host: &mut Host,
     launcher: &Launcher<'_>,
+    placed: bool,
 ) -> Result<Infallible> {
     let mut console = console.map(Console::new).transpose()?;
     host.announce_ready(ready)?;
     let mut networks = None;
     for step in plan::steps(config, console.is_some())? {
-        if networks.is_none() && step.needs_go(config) {
+        if networks.is_none() && step.needs_go(config, placed) {
             networks = Some(host.wait_for_go()?);
             fault::point(STAGE, "after-go")?;
         }
