@@ -368,38 +368,29 @@ fn the_explained_script_makes_the_same_container() {
         .run()
         .expect_code(0);
     let pid_file = fx.pid_file();
+    // ns-exec in the test's namespace, with `extra` options, running the probe.
+    let ns_exec = |extra: &[&str]| {
+        net.inv(ns_tests::bin("ns-exec"))
+            .args(extra)
+            .arg("--config")
+            .arg(fx.config_path())
+            .arg("--root")
+            .arg(fx.state_root())
+            .arg("--name")
+            .arg(fx.name())
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .args(["--", "sh", "-c", PROBE])
+    };
     // In the test's namespace: planning the veth checks that the bridge exists.
-    let explain = net
-        .inv(ns_tests::bin("ns-exec"))
-        .args(["--explain", "--config"])
-        .arg(fx.config_path())
-        .arg("--root")
-        .arg(fx.state_root())
-        .arg("--name")
-        .arg(fx.name())
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .args(["--", "sh", "-c", PROBE])
-        .run();
+    let explain = ns_exec(&["--explain"]).run();
     explain.expect_clean_success();
     assert!(!explain.stdout.contains("ns-init "), "{}", explain.stdout);
     let script = fx.dir().join("explained.sh");
     fs::write(&script, &explain.stdout).unwrap();
     let by_script = observe(net.inv("sh").arg(&script), &pid_file);
 
-    let inv = net
-        .inv(ns_tests::bin("ns-exec"))
-        .arg("--config")
-        .arg(fx.config_path())
-        .arg("--root")
-        .arg(fx.state_root())
-        .arg("--name")
-        .arg(fx.name())
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .args(["--", "sh", "-c", PROBE])
-        .current_dir(fx.dir());
-    let by_ns_exec = observe(inv, &pid_file);
+    let by_ns_exec = observe(ns_exec(&[]).current_dir(fx.dir()), &pid_file);
     assert_eq!(by_script, by_ns_exec, "script:\n{}", explain.stdout);
     assert_eq!(by_script.hostname, "explained");
     assert_eq!(
