@@ -1,6 +1,7 @@
 //! ns-init: the container's first process.
 //!
-//! `ns-exec` clones it into the new namespaces (or a script runs it under `unshare`). It waits
+//! This is the program: a script runs it under `unshare`, and `ns-exec --init` execs it (by
+//! default ns-exec's cloned child runs the same steps from this crate's library). It waits
 //! for the host side to finish (the `go` on the sync socket), prepares the root filesystem,
 //! hostname, user, capabilities, cwd and environment, then `execve`s the command, which
 //! replaces it as the container's process. Any failure before that exec travels back over the
