@@ -2,7 +2,8 @@
 //! mount_setattr(2)), each behind a small safe function.
 //!
 //! `nix` 0.30 wraps none of these. ns-init mounts the container's filesystems with them, and
-//! ns-exec makes the read-only view of ns-init it executes ([`readonly_file`]). All of them
+//! ns-exec makes the read-only view of ns-init it executes with `--init`
+//! ([`protected_program`]). All of them
 //! need Linux 5.12 (`mount_setattr`); older kernels get `ENOSYS`, which the caller reports as
 //! it is.
 //!
@@ -139,31 +140,60 @@ pub struct FsError {
     pub log: Option<String>,
 }
 
+/// The largest program [`protected_program`] copies into a sealed memfd rather than viewing
+/// read-only: ns-dmz (a few KiB) is copied, ns-init (megabytes) viewed.
+pub const COPY_AT_MOST: u64 = 256 * 1024;
+
 /// The program at `path` (`name` in messages), opened so that a process running it can never
-/// write the host's file through `/proc/PID/exe` (CVE-2019-5736): a read-only view of it
-/// ([`readonly_file`], two system calls), or, where the kernel refuses that, a sealed
-/// in-memory copy. For `execveat(fd, "", ..., AT_EMPTY_PATH)`.
+/// write the host's file through `/proc/PID/exe` (CVE-2019-5736), for
+/// `execveat(fd, "", ..., AT_EMPTY_PATH)`.
+///
+/// A small program ([`COPY_AT_MOST`]) is copied into a sealed in-memory file: a few system
+/// calls, and nothing to undo. A read-only view ([`readonly_file`]) would cost more where it
+/// matters: the detached mount is dissolved when the last process running it is gone, and that
+/// waits for an expedited RCU grace period (tens to hundreds of microseconds on a virtual
+/// machine, in the exec of the command that replaces ns-dmz). A larger program gets the view,
+/// which copies nothing; where the kernel refuses one, the copy.
 pub fn protected_program(path: &std::path::Path, name: &str) -> crate::Result<OwnedFd> {
     use crate::Context;
     let file = nix::fcntl::open(
         path,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
     .ctx(|| format!("open {name} {}", path.display()))?;
-    match readonly_file(file.as_fd()) {
-        Ok(view) => Ok(view),
-        Err(e) => {
-            crate::ns_log!("no read-only view of {name} ({e}): copying it into a sealed memfd");
-            let memfd_name = CString::new(name).unwrap_or_default();
-            // Through the fd opened above, so the copy is of the file that was checked, even if
-            // the path has been replaced since.
-            std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd()))
-                .and_then(|f| {
-                    crate::sys::sealed_memfd(&memfd_name, f, true).map_err(std::io::Error::from)
-                })
-                .ctx(|| format!("copy {name} {} into a sealed memfd", path.display()))
+    let size = nix::sys::stat::fstat(&file)
+        .ctx(|| format!("stat {name} {}", path.display()))?
+        .st_size;
+    let small = u64::try_from(size).is_ok_and(|size| size <= COPY_AT_MOST);
+    if !small {
+        match readonly_file(file.as_fd()) {
+            Ok(view) => return Ok(view),
+            Err(e) => {
+                crate::ns_log!("no read-only view of {name} ({e}): copying it into a sealed memfd")
+            }
         }
+    }
+    let memfd_name = CString::new(name).unwrap_or_default();
+    // From the fd opened above, so the copy is of the file that was checked, even if the path
+    // has been replaced since.
+    let file = std::fs::File::from(file);
+    match crate::sys::sealed_memfd(&memfd_name, &file, true) {
+        Ok(copy) => Ok(copy),
+        // No executable memfd here (vm.memfd_noexec=2): the view, after all.
+        Err(e) if small => readonly_file(file.as_fd()).map_err(|view_err| {
+            crate::Error::sys(
+                format!(
+                    "copy {name} {} into a sealed memfd ({e}), or view it read-only",
+                    path.display()
+                ),
+                view_err,
+            )
+        }),
+        Err(e) => Err(crate::Error::sys(
+            format!("copy {name} {} into a sealed memfd", path.display()),
+            e,
+        )),
     }
 }
 
@@ -296,5 +326,47 @@ mod tests {
         let log = e.log.unwrap_or_default();
         assert!(log.contains("nosuchoption"), "{log:?}");
         assert_eq!(new_fs("nosuchfs", "", 0).unwrap_err().errno, Errno::ENODEV);
+    }
+
+    /// A small program is copied into a sealed memfd (nothing can write it, grow or shrink it),
+    /// a large one viewed read-only (a write through `/proc/self/fd` is `EROFS`); both are the
+    /// file's bytes. Needs root for the view, and touches nothing: the view is attached nowhere.
+    #[test]
+    fn small_programs_are_copied_and_large_ones_viewed_read_only() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: open_tree needs CAP_SYS_ADMIN");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("ns-protected-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let reopen = |fd: &OwnedFd, write: bool| {
+            std::fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        };
+        for (name, size) in [("small", 3000usize), ("large", COPY_AT_MOST as usize + 1)] {
+            let path = dir.join(name);
+            let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&path, &bytes).unwrap();
+            let fd = protected_program(&path, name).unwrap();
+            assert_eq!(
+                std::fs::read(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap(),
+                bytes
+            );
+            if name == "small" {
+                // SAFETY: fcntl on our own open fd.
+                let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+                let want = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK;
+                assert_eq!(seals & want, want, "seals {seals:#x}");
+                let mut w = reopen(&fd, true).unwrap();
+                let err = std::io::Write::write_all(&mut w, b"x").unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+            } else {
+                let err = reopen(&fd, true).unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

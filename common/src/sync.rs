@@ -4,6 +4,9 @@
 //! so there is no framing to get wrong and a short read is impossible. The exchange:
 //!
 //! 1. child → parent `ready`: ns-init runs and holds the namespaces;
+//!    parent → child, when ns-exec made the container's network namespace beside the clone
+//!    ([`crate::ns::make_net_namespace`]), `netns` carrying it as an `SCM_RIGHTS` fd, at any time
+//!    before `go`; the child joins it before it mounts `/sys`;
 //! 2. parent → child `go`: the host side (pid file, cgroup, network) is done;
 //! 3. child → parent, with a terminal allocated inside the container, `console` carrying the
 //!    pty master as an `SCM_RIGHTS` fd for the parent to relay;
@@ -93,6 +96,9 @@ pub enum Message {
     /// Child → parent: the container's console was allocated in its own devpts; the packet
     /// carries the pty master as an `SCM_RIGHTS` fd, for the parent to relay.
     Console,
+    /// Parent → child, before `go`: the container's network namespace, made beside the clone;
+    /// the packet carries it as an `SCM_RIGHTS` fd, for the child to join.
+    Netns,
     /// ns-dmz → parent: the `execve` of the command failed with this errno (ns-dmz has no
     /// room for more; the parent knows the command).
     #[serde(rename = "exec_failed")]
@@ -100,6 +106,15 @@ pub enum Message {
         /// The errno, as a number.
         errno: i32,
     },
+}
+
+/// What the child gets with `go`.
+#[derive(Debug)]
+pub struct Go {
+    /// The network contexts, one per `networks[]` entry, in order.
+    pub networks: Vec<crate::net::NetContext>,
+    /// The network namespace, when the parent sent it before `go` (`netns`).
+    pub netns: Option<OwnedFd>,
 }
 
 /// What the parent learns after `go`.
@@ -176,7 +191,7 @@ impl SyncSocket {
     }
 
     /// Receives one message; `None` means the peer closed its end (EOF). An fd sent with it
-    /// is closed: only [`SyncSocket::wait_after_go`] takes fds.
+    /// is closed: only [`SyncSocket::wait_after_go`] and [`SyncSocket::recv_netns`] take fds.
     pub fn recv(&self) -> Result<Option<Message>> {
         Ok(self.recv_with_fd()?.map(|(msg, _)| msg))
     }
@@ -251,13 +266,45 @@ impl SyncSocket {
 
     /// Child: send the console's master to the parent.
     pub fn send_console(&self, master: BorrowedFd<'_>) -> Result<()> {
+        self.send_with_fd(
+            Message::Console,
+            master,
+            "send the console on the sync socket",
+        )
+    }
+
+    /// Parent: send the container's network namespace, made beside the clone.
+    pub fn send_netns(&self, netns: BorrowedFd<'_>) -> Result<()> {
+        self.send_with_fd(
+            Message::Netns,
+            netns,
+            "send the network namespace on the sync socket",
+        )
+    }
+
+    /// Child: receive the network namespace the parent made. EOF (the parent died) or another
+    /// message is an error: abort.
+    pub fn recv_netns(&self) -> Result<OwnedFd> {
+        let what = "wait for the network namespace on the sync socket";
+        match self.recv_with_fd()? {
+            Some((Message::Netns, Some(fd))) => Ok(fd),
+            Some((Message::Netns, None)) => {
+                Err(Error::msg(what, "the message came without its fd"))
+            }
+            None => Err(Error::msg(
+                what,
+                "ns-exec went away before sending the network namespace",
+            )),
+            Some((other, _)) => Err(unexpected("netns", &other)),
+        }
+    }
+
+    /// Sends `msg` with `fd` attached (`SCM_RIGHTS`).
+    fn send_with_fd(&self, msg: Message, fd: BorrowedFd<'_>, what: &str) -> Result<()> {
         use nix::sys::socket::{ControlMessage, sendmsg};
-        let bytes = serde_json::to_vec(&Envelope {
-            v: VERSION,
-            msg: Message::Console,
-        })
-        .expect("sync messages serialise without failure");
-        let fds = [master.as_raw_fd()];
+        let bytes = serde_json::to_vec(&Envelope { v: VERSION, msg })
+            .expect("sync messages serialise without failure");
+        let fds = [fd.as_raw_fd()];
         let cmsg = [ControlMessage::ScmRights(&fds)];
         loop {
             match sendmsg::<()>(
@@ -269,7 +316,7 @@ impl SyncSocket {
             ) {
                 Ok(_) => return Ok(()),
                 Err(Errno::EINTR) => continue,
-                Err(e) => return Err(Error::sys("send the console on the sync socket", e)),
+                Err(e) => return Err(Error::sys(what, e)),
             }
         }
     }
@@ -279,15 +326,23 @@ impl SyncSocket {
         self.send(Message::Ready)
     }
 
-    /// Child: block until the parent's `go`. EOF (parent died) is an error: abort.
-    pub fn wait_for_go(&self) -> Result<Vec<crate::net::NetContext>> {
-        match self.recv()? {
-            Some(Message::Go { networks }) => Ok(networks),
-            None => Err(Error::msg(
-                "wait for go on sync socket",
-                "ns-exec went away before releasing the container",
-            )),
-            Some(other) => Err(unexpected("go", &other)),
+    /// Child: block until the parent's `go`. EOF (parent died) is an error: abort. A network
+    /// namespace the parent sent first (`netns`, when the child waited for `go` before the
+    /// step that joins it) comes back with it.
+    pub fn wait_for_go(&self) -> Result<Go> {
+        let mut netns = None;
+        loop {
+            match self.recv_with_fd()? {
+                Some((Message::Go { networks }, _)) => return Ok(Go { networks, netns }),
+                Some((Message::Netns, Some(fd))) if netns.is_none() => netns = Some(fd),
+                None => {
+                    return Err(Error::msg(
+                        "wait for go on sync socket",
+                        "ns-exec went away before releasing the container",
+                    ));
+                }
+                Some((other, _)) => return Err(unexpected("go", &other)),
+            }
         }
     }
 
@@ -370,6 +425,7 @@ fn unexpected(expected: &str, got: &Message) -> Error {
         Message::Go { .. } => "go",
         Message::Error(_) => "error",
         Message::Console => "console",
+        Message::Netns => "netns",
         Message::ExecFailed { .. } => "exec_failed",
     };
     Error::msg(
@@ -423,8 +479,25 @@ mod tests {
         let (parent, child) = SyncSocket::pair().unwrap();
         child.announce_ready().unwrap();
         assert_eq!(parent.wait_for_ready().unwrap(), None);
+        // Any fd stands in for a network namespace here: the socket does not look.
+        let (ns, _ns_w) = nix::unistd::pipe().unwrap();
+        let ns_ino = nix::sys::stat::fstat(&ns).unwrap().st_ino;
+        parent.send_netns(ns.as_fd()).unwrap();
+        let got = child.recv_netns().unwrap();
+        assert_eq!(nix::sys::stat::fstat(&got).unwrap().st_ino, ns_ino);
+        assert!(nix::fcntl::fcntl(&got, nix::fcntl::FcntlArg::F_GETFD).unwrap() & 1 == 1);
         parent.send_go(Vec::new()).unwrap();
-        child.wait_for_go().unwrap();
+        assert!(child.wait_for_go().unwrap().netns.is_none());
+        // A child that waits for go before it joins the namespace gets it with go.
+        parent.send_netns(ns.as_fd()).unwrap();
+        parent.send_go(Vec::new()).unwrap();
+        let go = child.wait_for_go().unwrap();
+        assert_eq!(
+            nix::sys::stat::fstat(go.netns.as_ref().unwrap())
+                .unwrap()
+                .st_ino,
+            ns_ino
+        );
         let err = Error::sys("mount proc on /proc", Errno::EPERM);
         let (r, _w) = nix::unistd::pipe().unwrap();
         child.send_console(r.as_fd()).unwrap();
@@ -473,6 +546,20 @@ mod tests {
         assert!(b.recv().is_err());
         send(a.fd.as_raw_fd(), b"not json", MsgFlags::empty()).unwrap();
         assert!(b.recv().is_err());
+    }
+
+    #[test]
+    fn a_netns_message_without_its_fd_or_another_message_is_refused() {
+        let (parent, child) = SyncSocket::pair().unwrap();
+        parent.send(Message::Netns).unwrap();
+        let err = child.recv_netns().unwrap_err().to_string();
+        assert!(err.contains("without its fd"), "{err}");
+        parent.send_go(Vec::new()).unwrap();
+        let err = child.recv_netns().unwrap_err().to_string();
+        assert!(err.contains(r#"expected "netns", received "go""#), "{err}");
+        drop(parent);
+        let err = child.recv_netns().unwrap_err().to_string();
+        assert!(err.contains("went away"), "{err}");
     }
 
     #[test]

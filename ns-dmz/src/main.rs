@@ -1,8 +1,8 @@
 //! ns-dmz: `ns-dmz REPORT-FD PATH ARG0 [ARG...]` runs `execve(PATH, [ARG0, ARG...], environ)`.
 //!
 //! It is the last program the container's first process runs before its command, and the
-//! first one `ns-exec enter` runs inside a container. ns-exec executes it from a read-only view
-//! of its file (or a sealed copy), so while it runs, and in the `execve` of the command,
+//! first one `ns-exec enter` runs inside a container. ns-exec executes it from a sealed
+//! in-memory copy of its file, so while it runs, and in the `execve` of the command,
 //! `/proc/self/exe` names that protected file. A command that re-enters `/proc/self/exe` (a
 //! `#!/proc/self/exe` script, an ELF interpreter of that name) therefore reaches ns-dmz, never
 //! the host's ns-exec, and a container process that grabs `/proc/PID/exe` cannot reopen it for

@@ -1,8 +1,9 @@
 //! `ns-exec --plan` and `--explain`: the whole run as one list of actions, changing nothing.
 //!
 //! The list is ns-exec's own steps with each stage's plan spliced in where ns-exec runs that
-//! stage: `config`, `claim`, `clone`, ns-cgroup's `mkdir`/`write`/`join`, `record`, ns-veth's
-//! host actions, `go` (which first waits for the child's `ready`), ns-init's actions, `wait`. A real run
+//! stage: `config`, `claim`, `clone`, `netns` (the network namespace made beside the clone,
+//! when it is), ns-cgroup's `mkdir`/`write`/`join`, `record`, ns-veth's host actions, `go`
+//! (which first waits for the child's `ready`), ns-init's actions, `wait`. A real run
 //! records the same step names in the trace (NS_TRACE), in the same order: ns-exec's own steps
 //! in `run`, the stages' steps in the stage code the plan was taken from.
 //!
@@ -90,6 +91,7 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
         };
         cleanup = plan.remove_actions();
     }
+    let netns_beside = crate::spawn::netns_beside(config, run.init.is_none());
     out.push(
         Action::new(STAGE, "clone")
             .arg(
@@ -98,6 +100,7 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
                     .namespaces
                     .iter()
                     .filter(|ns| **ns != Namespace::Cgroup)
+                    .filter(|ns| !(netns_beside && **ns == Namespace::Net))
                     .map(|ns| ns.name())
                     .collect::<Vec<_>>(),
             )
@@ -106,6 +109,12 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
             .arg("dmz", run.dmz)
             .arg("cgroup", &into),
     );
+    if netns_beside {
+        out.push(Action::new(STAGE, "netns").sh(
+            "# ns-exec makes the network namespace beside the clone and sends it to the child; \
+             here the unshare below makes it",
+        ));
+    }
     out.extend(joins);
     out.push(
         Action::new(STAGE, "record")
@@ -131,6 +140,7 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
         run.command,
         &contexts,
         console_handed_in,
+        netns_beside,
         &id,
     )?);
     out.push(Action::new(STAGE, "wait"));

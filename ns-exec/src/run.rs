@@ -5,8 +5,9 @@
 //! 3. claim the state directory, make the sync socket and the sealed config memfd;
 //! 4. clone the child into its namespaces running ns-init's code (built in, or the ns-init
 //!    program with `--init`);
-//! 5. record the state and the pid file (pid + start time), run the host-side stages, while
-//!    the child starts;
+//! 5. make the network namespace the clone did not (`spawn::netns_beside`) and send it, record
+//!    the state and the pid file (pid + start time), run the host-side stages, while the child
+//!    starts;
 //! 6. wait for the child's `ready`, send `go`, then learn from the sync socket whether the
 //!    command was exec'd;
 //! 7. wait, forwarding signals, and return the command's status.
@@ -32,6 +33,7 @@ use crate::spawn::{self, Child, Handoff};
 use crate::state::{self, State, StateDir};
 use crate::wait::{self, Signals};
 use crate::{Failure, enter};
+use ns_init::setup::Cloned;
 
 /// The container's cgroup: everything left in it is killed and it is removed when dropped, on
 /// every path (after the container ended, or when setup failed).
@@ -167,7 +169,8 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     // The clone step is the clone alone; the child's `ready` is awaited in the `go` step, so
     // the host side's work below overlaps the child's start.
     let clone_start = trace::now_us();
-    let flags = spawn::clone_flags(&config);
+    let netns_beside = spawn::netns_beside(&config, matches!(launch, Launch::BuiltIn { .. }));
+    let flags = spawn::clone_flags(&config, netns_beside);
     // Only the child may hold its end of the sync socket (EOF on ours must mean the child is
     // gone), and the console (the relay ends when the last holder of the pts closes it: that
     // must be the container); `spawn` takes them, the parent's copies close when it returns.
@@ -183,12 +186,15 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
                 log: log_fd,
                 console,
                 dmz,
-                // Cloned into its cgroup2 directory with no v1 hierarchy left to join.
-                placed: match &cgroup.0 {
-                    None => true,
-                    Some(cg) => {
-                        cloned_into.is_some() && cg.join_except_unified_action(None).is_empty()
-                    }
+                cloned: Cloned {
+                    // Cloned into its cgroup2 directory with no v1 hierarchy left to join.
+                    placed: match &cgroup.0 {
+                        None => true,
+                        Some(cg) => {
+                            cloned_into.is_some() && cg.join_except_unified_action(None).is_empty()
+                        }
+                    },
+                    netns_beside,
                 },
             },
         ),
@@ -228,6 +234,17 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             None => e.into(),
         }
     };
+    // The network namespace the clone did not make, first: the child needs it soonest (it
+    // joins it right before it mounts /sys), and the rest of the host side can follow.
+    if netns_beside {
+        let netns = trace::step(STAGE, "netns", None, || {
+            fault::point(STAGE, "netns")?;
+            common::ns::make_net_namespace()
+        })
+        .map_err(child_first)?;
+        parent.send_netns(netns.as_fd()).map_err(child_first)?;
+        ns_log!("network namespace made and sent");
+    }
     let start_time = state::start_time(pid)
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))
         .map_err(child_first)?;

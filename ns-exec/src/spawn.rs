@@ -5,7 +5,7 @@
 //! of ns-init cost as much as the rest of its setup together (most of it glibc's start-up,
 //! which queries the CPU with `cpuid` over a hundred times: on a virtual machine each is a
 //! trap to the hypervisor). At the end the child execs the command through ns-dmz, which
-//! ns-exec opened as a read-only view (or a sealed copy): while the child runs, nothing but
+//! ns-exec copied into a sealed memfd (`mount_api::protected_program`): while the child runs, nothing but
 //! the child exists in its new pid namespace, and the exec of the command goes through ns-dmz,
 //! so a command re-entering `/proc/self/exe` reaches ns-dmz and never the host's ns-exec
 //! (CVE-2019-5736).
@@ -18,7 +18,9 @@
 //! `/proc/PID/exe` shows while ns-init runs inside the container.
 //!
 //! The clone carries every configured namespace but the cgroup one, which ns-init unshares
-//! after `go`, once the host side has placed it in its cgroup.
+//! after `go`, once the host side has placed it in its cgroup, and, for the built-in child of
+//! a config without networks, the network one, which ns-exec makes beside the clone while the
+//! child sets up its root filesystem ([`netns_beside`]).
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, fcntl};
@@ -40,7 +42,7 @@ use common::trace::ENV_TRACE;
 use common::{Error, Result, fd};
 use ns_init::exec::Launcher;
 use ns_init::plan::STAGE as INIT_STAGE;
-use ns_init::setup::{Host, setup_and_exec};
+use ns_init::setup::{Cloned, Host, setup_and_exec};
 
 /// The container's first process, seen from the parent.
 #[derive(Debug)]
@@ -75,9 +77,9 @@ pub struct BuiltIn<'a> {
     pub console: Option<OwnedFd>,
     /// ns-dmz, protected.
     pub dmz: &'a OwnedFd,
-    /// The child is cloned into every cgroup it will be in (cgroup2 only, or no cgroup): it
-    /// may run its own setup before `go` even when the config has a cgroup.
-    pub placed: bool,
+    /// What the clone left to do: whether the child is in every cgroup it will be in
+    /// (cgroup2 only, or no cgroup), and whether its network namespace comes beside the clone.
+    pub cloned: Cloned,
 }
 
 /// Clones the child into `flags`'s namespaces (into `cgroup`, a cgroup2 directory, when
@@ -108,7 +110,7 @@ fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! 
         log,
         console,
         dmz,
-        placed,
+        cloned,
     } = fds;
     // SAFETY: the parent's end is a copy this process owns and never uses; the SyncSocket
     // value that names it is the parent's, never dropped here (this function never returns).
@@ -120,7 +122,7 @@ fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! 
     // Until its exec this process is a copy of ns-exec, and `/proc/PID/exe` names the host's
     // ns-exec: non-dumpable, no process without CAP_SYS_PTRACE can open that link (a process
     // of another container sharing the host's pid namespace, when this one has none of its
-    // own). The exec of ns-dmz makes it dumpable again, with ns-dmz's read-only view as exe.
+    // own). The exec of ns-dmz makes it dumpable again, with ns-dmz's sealed copy as exe.
     // The container dies with ns-exec. EOF on the sync socket covers the case where ns-exec
     // died before this line ran: the child then aborts instead of waiting for a `go`.
     let armed = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)
@@ -144,7 +146,7 @@ fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! 
                 program: dmz.as_fd(),
                 report: socket,
             };
-            match setup_and_exec(config, command, console, None, &mut host, &launcher, placed) {
+            match setup_and_exec(config, command, console, None, &mut host, &launcher, cloned) {
                 Err(e) => e,
                 Ok(never) => match never {},
             }
@@ -157,12 +159,32 @@ fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! 
     sys::exit_now(err.code)
 }
 
-/// The clone flags for `config`'s namespaces (all but cgroup; see the module doc).
-pub fn clone_flags(config: &Config) -> CloneFlags {
+/// Whether ns-exec makes `config`'s network namespace beside the clone rather than in it,
+/// for a built-in child (`built_in`).
+///
+/// Making a network namespace is most of a bare container's start (the kernel registers every
+/// protocol's sysctl tables and the loopback device). Made by ns-exec right after the clone,
+/// it is ready by the time the child, which has meanwhile mounted `/proc`, built `/dev` and
+/// switched its root, joins it and mounts `/sys`. Not with networks or routes: ns-init's
+/// first step then waits for `go` and needs the namespace at once, so there is nothing to
+/// overlap; not with a user namespace (none is supported yet): the network namespace must
+/// belong to the container's. And not for an ns-init program (`--init`), which cannot know.
+pub fn netns_beside(config: &Config, built_in: bool) -> bool {
+    built_in
+        && config.has_namespace(Namespace::Net)
+        && !config.has_namespace(Namespace::User)
+        && config.networks.is_empty()
+        && config.routes.is_empty()
+}
+
+/// The clone flags for `config`'s namespaces: all but cgroup, and but net when ns-exec makes
+/// it beside the clone (`netns_beside`); see the module doc.
+pub fn clone_flags(config: &Config, netns_beside: bool) -> CloneFlags {
     config
         .namespaces
         .iter()
         .filter(|ns| **ns != Namespace::Cgroup)
+        .filter(|ns| !(netns_beside && **ns == Namespace::Net))
         .fold(CloneFlags::empty(), |f, ns| f | ns.clone_flag())
 }
 

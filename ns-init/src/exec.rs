@@ -29,7 +29,7 @@ pub enum Launcher<'a> {
     /// command's `execve` fails, ns-dmz writes the errno to `report` (a sync protocol
     /// message) and exits 126 or 127.
     Dmz {
-        /// ns-dmz, opened as a read-only view or a sealed copy.
+        /// ns-dmz, protected (`mount_api::protected_program`: a sealed copy).
         program: BorrowedFd<'a>,
         /// Where ns-dmz reports a failed `execve`; stays open across the exec into ns-dmz,
         /// which marks it close-on-exec.

@@ -92,8 +92,10 @@ impl InitStep {
     }
 }
 
-/// ns-init's steps for `config`; `console_handed_in` when a pts came in (`--console-fd`).
-pub fn steps(config: &Config, console_handed_in: bool) -> Result<Vec<InitStep>> {
+/// ns-init's steps for `config`; `console_handed_in` when a pts came in (`--console-fd`),
+/// `join_netns` when ns-exec makes the network namespace beside the clone and sends it
+/// ([`Step::JoinNetns`]).
+pub fn steps(config: &Config, console_handed_in: bool, join_netns: bool) -> Result<Vec<InitStep>> {
     let mut out = vec![InitStep::Network, InitStep::Setsid];
     if config.has_namespace(Namespace::Cgroup) {
         out.push(InitStep::UnshareCgroupns);
@@ -101,7 +103,7 @@ pub fn steps(config: &Config, console_handed_in: bool) -> Result<Vec<InitStep>> 
     if console_handed_in {
         out.push(InitStep::ConsoleStdio);
     }
-    let mut mounts = rootfs::plan(config)?;
+    let mut mounts = rootfs::plan(config, join_netns)?;
     if !console_handed_in {
         // The console is allocated in the container's own devpts after the switch instead.
         mounts.retain(|s| *s != Step::Console);
@@ -120,12 +122,14 @@ pub fn steps(config: &Config, console_handed_in: bool) -> Result<Vec<InitStep>> 
 
 /// The plan as actions: [`steps`] with their parameters and shell equivalents. `networks`
 /// are the contexts the host side made (empty when ns-init is planned alone); `identity` is
-/// the user looked up in the rootfs ([`crate::identity::lookup_in`]).
+/// the user looked up in the rootfs ([`crate::identity::lookup_in`]); `join_netns` as for
+/// [`steps`].
 pub fn actions(
     config: &Config,
     command: &[OsString],
     networks: &[NetContext],
     console_handed_in: bool,
+    join_netns: bool,
     identity: &Identity,
 ) -> Result<Vec<Action>> {
     let root = config
@@ -133,7 +137,7 @@ pub fn actions(
         .as_deref()
         .ok_or_else(|| Error::msg("plan ns-init", "the config names no rootfs"))?;
     let mut out = Vec::new();
-    for step in steps(config, console_handed_in)? {
+    for step in steps(config, console_handed_in, join_netns)? {
         let a = Action::new(STAGE, step.name());
         match step {
             InitStep::Network => {
@@ -276,6 +280,10 @@ pub fn rootfs_action(step: &Step, rootfs: &Path) -> Action {
             Propagation::Private => "mount --make-rprivate /",
             Propagation::Slave => "mount --make-rslave /",
         }),
+        Step::JoinNetns => a.sh(
+            "# ns-exec sends the network namespace it made beside the clone; ns-init joins it \
+             before /sys: here the unshare that started this script made it",
+        ),
         Step::BindRootfs { .. } => a
             .sh(format!("root={}", quote(&rootfs.to_string_lossy())))
             .sh("mount --rbind \"$root\" \"$root\""),
@@ -391,7 +399,11 @@ mod tests {
             r#"{"rootfs":"/tmp","hostname":"h","namespaces":["NEWNS","NEWUTS","NEWCGROUP"],
                 "tty":true}"#,
         );
-        let names: Vec<&str> = steps(&c, false).unwrap().iter().map(|s| s.name()).collect();
+        let names: Vec<&str> = steps(&c, false, false)
+            .unwrap()
+            .iter()
+            .map(|s| s.name())
+            .collect();
         assert_eq!(
             names,
             [
@@ -405,17 +417,31 @@ mod tests {
                 "exec"
             ]
         );
-        let names: Vec<&str> = steps(&c, true).unwrap().iter().map(|s| s.name()).collect();
+        let names: Vec<&str> = steps(&c, true, false)
+            .unwrap()
+            .iter()
+            .map(|s| s.name())
+            .collect();
         assert!(names.contains(&"console_stdio") && !names.contains(&"console_inside"));
     }
 
     #[test]
     fn actions_expand_the_rootfs_and_end_in_the_exec() {
         let c = config(r#"{"rootfs":"/tmp","hostname":"box","namespaces":["NEWNS","NEWUTS"]}"#);
-        let acts = actions(&c, &["true".into()], &[], false, &root_id()).unwrap();
+        let acts = actions(&c, &["true".into()], &[], false, false, &root_id()).unwrap();
         let names: Vec<&str> = acts.iter().map(|a| a.step.as_str()).collect();
         assert_eq!(names[0], "setsid");
         assert!(names.contains(&"mount") && names.contains(&"pivot_root"));
+        assert!(!names.contains(&"join_netns"));
+        // With the network namespace from ns-exec: joined after the switch, before /sys.
+        let acts = actions(&c, &["true".into()], &[], false, true, &root_id()).unwrap();
+        let at = |step: &str, what: Option<&str>| {
+            acts.iter()
+                .position(|a| a.step == step && (what.is_none() || a.what() == what))
+                .unwrap_or_else(|| panic!("no {step} {what:?}"))
+        };
+        assert_eq!(at("join_netns", None), at("pivot_root", None) + 1);
+        assert_eq!(at("mount", Some("/sys")), at("join_netns", None) + 1);
         assert_eq!(
             &names[names.len() - 3..],
             ["sethostname", "identity", "exec"]

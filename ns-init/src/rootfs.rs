@@ -11,15 +11,17 @@
 //! 2. the rootfs bound onto itself, so it is a mount point `pivot_root` accepts, and opened
 //!    once: from here every container path is resolved inside that fd, never as a host path
 //!    string, and symlinks never lead out of it (security-and-hygiene.md §1.3);
-//! 3. `/proc`, `/sys` (read-only with `restrictions`) and a fresh tmpfs `/dev` with its nodes,
-//!    devpts, shm, mqueue and links; `/proc`, `/sys` and `/dev` must be real directories;
+//! 3. `/proc` and a fresh tmpfs `/dev` with its nodes, devpts, shm, mqueue and links; `/proc`
+//!    and `/dev` must be real directories;
 //! 4. the config's `mounts`, then its `device_nodes`;
 //! 5. with `tty`, the console bound onto `/dev/console` (by fd, checked against the host's
 //!    devpts while that is still reachable);
 //! 6. the root switch (`pivot_root`, or `MS_MOVE` + `chroot`), with the cwd at `/`;
-//! 7. `readonly_fs`, then the masks and read-only paths of `restrictions` (§1.4), all after the
+//! 7. `/sys` (read-only with `restrictions`, a real directory), after joining the network
+//!    namespace when ns-exec made it beside the clone: sysfs shows the mounter's;
+//! 8. `readonly_fs`, then the masks and read-only paths of `restrictions` (§1.4), all after the
 //!    switch so they apply to the container's final tree;
-//! 8. `umask(022)`.
+//! 9. `umask(022)`.
 //!
 //! Mounts go through the new mount API onto target fds rather than `mount(2)` onto
 //! `/proc/self/fd/N`: no trusted `/proc` is needed before we mount one, a bind is made
@@ -40,20 +42,3 @@ pub use plan::{
     DEFAULT_DEVICE_MODE, DEFAULT_DEVICES, DEV_SYMLINKS, FINAL_UMASK, MASKED_PATHS, MountFlag,
     Propagation, READONLY_PATHS, Step, Symlinks, plan,
 };
-
-use crate::console::Console;
-use common::Result;
-use common::config::Config;
-
-/// Prepares the container's root from `config` and switches into it: on success `/` is the
-/// container's root and the cwd is `/`. `console` is a terminal handed in from the host when
-/// the config has `tty` (it is bound onto `/dev/console` before the switch).
-pub fn setup(config: &Config, console: Option<&Console>) -> Result<()> {
-    let mut steps = plan(config)?;
-    if console.is_none() {
-        // No pts was handed in: the console is allocated in the container's own devpts after
-        // the switch (ns-init's run order), so there is nothing to bind here.
-        steps.retain(|s| *s != Step::Console);
-    }
-    apply(&steps, console)
-}

@@ -11,7 +11,7 @@ use common::plan::Plan;
 use common::{Error, Result, ns_log, trace};
 use ns_init::exec::Launcher;
 use ns_init::plan::STAGE;
-use ns_init::setup::{Host, setup_and_exec};
+use ns_init::setup::{Cloned, Host, setup_and_exec};
 use ns_init::{identity, plan};
 
 use crate::cli::{Args, ConfigSource};
@@ -53,8 +53,9 @@ pub fn run(args: Args) -> ! {
                 &mut host,
                 &launcher,
                 // A script's or ns-exec --init's ns-init cannot tell whether the host side
-                // still has cgroups to put it in.
-                false,
+                // still has cgroups to put it in; its network namespace, if any, came with
+                // the clone (or the script's unshare).
+                Cloned::default(),
             )
         }) {
         Err(e) => e,
@@ -79,7 +80,14 @@ pub fn print_plan(args: Args, explain: bool) -> Result<()> {
         .clone()
         .ok_or_else(|| Error::msg("plan", "the config names no rootfs"))?;
     let id = identity::lookup_in(&root, config.user.as_deref())?;
-    let actions = plan::actions(&config, &args.command, &[], args.console.is_some(), &id)?;
+    let actions = plan::actions(
+        &config,
+        &args.command,
+        &[],
+        args.console.is_some(),
+        false,
+        &id,
+    )?;
     let plan = Plan::new(STAGE, actions);
     let text = if explain {
         plan.to_shell(

@@ -23,6 +23,21 @@ use crate::exec::{self, Launcher};
 use crate::plan::{self, InitStep, STAGE};
 use crate::rootfs;
 
+/// What ns-exec's clone left to ns-init, beyond the config: it changes when ns-init waits for
+/// `go` and which steps it takes. ns-init run as a program (a script's, or `ns-exec --init`'s)
+/// cannot know either, and takes the default: neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cloned {
+    /// The process is already in every cgroup it will be in (cloned into its cgroup2
+    /// directory, with no v1 hierarchy to join): it may run its own setup before `go` even
+    /// when the config has a cgroup ([`InitStep::needs_go`]).
+    pub placed: bool,
+    /// The clone made no network namespace: ns-exec makes it beside the clone and sends it on
+    /// the sync socket, and ns-init joins it before it mounts `/sys`
+    /// ([`crate::rootfs::Step::JoinNetns`]).
+    pub netns_beside: bool,
+}
+
 /// Who releases the container's first process.
 pub enum Host {
     /// ns-exec, over the sync socket.
@@ -45,18 +60,33 @@ impl Host {
         Ok(())
     }
 
-    /// Waits for `go`; returns the network contexts it brought.
-    fn wait_for_go(&mut self) -> Result<Vec<NetContext>> {
-        let networks = match self {
-            Host::Socket(s) => s.wait_for_go()?,
+    /// Waits for `go`; returns the network contexts it brought, and the network namespace
+    /// when ns-exec sent it first (to a child that waits for `go` before it joins it).
+    fn wait_for_go(&mut self) -> Result<(Vec<NetContext>, Option<OwnedFd>)> {
+        let got = match self {
+            Host::Socket(s) => {
+                let go = s.wait_for_go()?;
+                (go.networks, go.netns)
+            }
             Host::Pipe(fd) => match fd.take() {
-                Some(fd) => sync_pipe::wait_for_go(fd)?,
-                None => Vec::new(),
+                Some(fd) => (sync_pipe::wait_for_go(fd)?, None),
+                None => (Vec::new(), None),
             },
-            Host::Alone => Vec::new(),
+            Host::Alone => (Vec::new(), None),
         };
         ns_log!("go received");
-        Ok(networks)
+        Ok(got)
+    }
+
+    /// Receives the network namespace ns-exec made beside the clone.
+    fn netns(&self) -> Result<OwnedFd> {
+        match self {
+            Host::Socket(s) => s.recv_netns(),
+            _ => Err(Error::msg(
+                "join the network namespace",
+                "only ns-exec sends one, and it is not the host side here",
+            )),
+        }
     }
 
     /// The host behind the sync fd `fd`: a pipe is a script's, a socket is ns-exec's.
@@ -79,9 +109,9 @@ impl Host {
 
 /// Announces `ready` (also on `ready`, a script's pipe), sets the container up as `config`
 /// says and execs `command` as `launcher` says. Returns only on failure. The steps before the
-/// first that needs the host side ([`InitStep::needs_go`]; `placed`: the process is already in
-/// all its cgroups) run while the host side works (for a config without networks: the
-/// session, the root filesystem and the hostname); then it waits for `go`, and runs the rest.
+/// first that needs the host side ([`InitStep::needs_go`]) run while the host side works (for
+/// a config without networks: the session, the root filesystem and the hostname); then it
+/// waits for `go`, and runs the rest. `cloned` says what the clone left to do.
 pub fn setup_and_exec(
     config: &Config,
     command: &[std::ffi::OsString],
@@ -89,14 +119,18 @@ pub fn setup_and_exec(
     ready: Option<OwnedFd>,
     host: &mut Host,
     launcher: &Launcher<'_>,
-    placed: bool,
+    cloned: Cloned,
 ) -> Result<Infallible> {
     let mut console = console.map(Console::new).transpose()?;
     host.announce_ready(ready)?;
     let mut networks = None;
-    for step in plan::steps(config, console.is_some())? {
-        if networks.is_none() && step.needs_go(config, placed) {
-            networks = Some(host.wait_for_go()?);
+    // The network namespace, when it came with `go` rather than at its step.
+    let mut netns_first = None;
+    for step in plan::steps(config, console.is_some(), cloned.netns_beside)? {
+        if networks.is_none() && step.needs_go(config, cloned.placed) {
+            let (contexts, netns) = host.wait_for_go()?;
+            networks = Some(contexts);
+            netns_first = netns;
             fault::point(STAGE, "after-go")?;
         }
         let name = step.name();
@@ -125,7 +159,11 @@ pub fn setup_and_exec(
             })?,
             // Each of its steps is traced by rootfs::apply.
             InitStep::Rootfs(steps) => {
-                rootfs::apply(&steps, console.as_ref())?;
+                let mut netns = || match netns_first.take() {
+                    Some(fd) => Ok(fd),
+                    None => host.netns(),
+                };
+                rootfs::apply(&steps, console.as_ref(), &mut netns)?;
                 ns_log!("root filesystem ready");
                 fault::point(STAGE, "after-rootfs")?;
             }

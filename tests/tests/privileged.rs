@@ -114,6 +114,25 @@ fn net_namespace_has_only_lo() {
     assert_eq!(names, ["lo"], "{}", out.dump());
 }
 
+/// The network namespace ns-exec makes beside the clone is the container's: its `/sys` (mounted
+/// after joining it) lists only the loopback device, like `/proc/net/dev`, and it is not the
+/// host's.
+#[test]
+fn sys_shows_the_network_namespace_made_beside_the_clone() {
+    let fx = fixture();
+    let out = fx.run(&[
+        "/bin/sh",
+        "-c",
+        "ls /sys/class/net && readlink /proc/self/ns/net",
+    ]);
+    out.expect_clean_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"lo"), "{}", out.dump());
+    assert_eq!(lines.len(), 2, "{}", out.dump());
+    let host = fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(lines[1], host.to_string_lossy(), "{}", out.dump());
+}
+
 // --- the host stays untouched ----------------------------------------------------------------
 
 /// The host's mount table (mount points and types) is the same after a good run, after a run
@@ -1007,7 +1026,8 @@ fn bad_memory_size_is_rejected() {
 /// `/proc/PID/exe` grabbed while ns-init runs (as a container process could) cannot be
 /// reopened for writing once ns-init is gone (`EROFS`: the view is a read-only mount), and the
 /// host's ns-init is unchanged. ns-dmz, which every command is exec'd through by default, is
-/// protected by the same code (`run::protected`).
+/// protected by the same function, as a sealed copy (`mount_api::protected_program`, whose unit
+/// test checks both forms).
 #[test]
 fn an_explicit_ns_init_runs_from_a_read_only_view() {
     use std::os::fd::AsRawFd;
@@ -1167,6 +1187,7 @@ fn an_exec_failing_in_ns_dmz_is_reported_as_the_commands() {
 #[test]
 fn a_failure_at_any_setup_step_cleans_up() {
     for (stage, step) in [
+        ("ns-exec", "netns"),
         ("ns-exec", "before-go"),
         ("ns-init", "after-go"),
         ("ns-init", "after-rootfs"),

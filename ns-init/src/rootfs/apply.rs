@@ -51,21 +51,33 @@ struct State<'c> {
     /// next one in a run of such steps: no step between them mounts anything.
     parent: Option<(String, OwnedFd)>,
     console: Option<&'c Console>,
+    /// Where [`Step::JoinNetns`] gets the network namespace from.
+    netns: &'c mut dyn FnMut() -> Result<OwnedFd>,
 }
 
-/// Applies `steps` in order. On failure the umask is put back; mounts already made stay,
-/// which is harmless: they live in the container's own mount namespace, which dies with it.
-pub fn apply(steps: &[Step], console: Option<&Console>) -> Result<()> {
+/// Applies `steps` in order; `netns` gives a [`Step::JoinNetns`] the network namespace to
+/// join (ns-exec's, from the sync socket). On failure the umask is put back; mounts already
+/// made stay, which is harmless: they live in the container's own mount namespace, which dies
+/// with it.
+pub fn apply(
+    steps: &[Step],
+    console: Option<&Console>,
+    netns: &mut dyn FnMut() -> Result<OwnedFd>,
+) -> Result<()> {
     let saved = umask(Mode::empty());
     umask(saved);
-    let result = apply_all(steps, console);
+    let result = apply_all(steps, console, netns);
     if result.is_err() {
         umask(saved);
     }
     result
 }
 
-fn apply_all(steps: &[Step], console: Option<&Console>) -> Result<()> {
+fn apply_all(
+    steps: &[Step],
+    console: Option<&Console>,
+    netns: &mut dyn FnMut() -> Result<OwnedFd>,
+) -> Result<()> {
     let mut state = State {
         sources: open_sources(steps)?,
         root: None,
@@ -73,6 +85,7 @@ fn apply_all(steps: &[Step], console: Option<&Console>) -> Result<()> {
         empty: None,
         parent: None,
         console,
+        netns,
     };
     for (i, step) in steps.iter().enumerate() {
         if common::trace::enabled() {
@@ -241,6 +254,12 @@ impl State<'_> {
                 move_root(self.root()?)?;
                 self.root = Some(open_slash()?);
                 Ok(())
+            }
+            Step::JoinNetns => {
+                let netns = (self.netns)()?;
+                // setns with CLONE_NEWNET refuses an fd that is not a network namespace.
+                nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .ctx(|| "join the network namespace ns-exec made".to_string())
             }
             Step::ReadonlyRoot => sys::set_attr(self.root()?, false, libc::MOUNT_ATTR_RDONLY, 0)
                 .ctx(|| "remount / read-only".to_string()),

@@ -9,6 +9,10 @@
 //! - `/proc` before `/dev/core`, which exists only when the container's `/proc/kcore` does;
 //! - config mounts after the system mounts, so a config mount inside `/dev` lands on our tmpfs
 //!   and not under it; config device nodes after the config mounts, as in 2014;
+//! - `/sys` after the root switch (no config mount may go under it), as late as it can be:
+//!   sysfs shows the network namespace of the process that mounts it, and when ns-exec makes
+//!   that namespace beside the clone, it is joined right before (every step up to here runs
+//!   while ns-exec makes it);
 //! - the read-only root after the root switch (with every mount point created), masks and
 //!   read-only paths after it too, so they cover the container's final `/proc` and `/sys` and
 //!   nothing mounted later can hide them;
@@ -159,6 +163,10 @@ pub enum Step {
     Console,
     /// `pivot_root` into the rootfs; the old root is detached and the cwd is `/`.
     PivotRoot,
+    /// Receives the network namespace ns-exec made beside the clone (a `netns` message on the
+    /// sync socket) and joins it (`setns`); right before `/sys` is mounted, which shows the
+    /// network namespace of the process that mounts it.
+    JoinNetns,
     /// Moves the rootfs mount onto `/` and `chroot`s into it (for a rootfs on a ramdisk, where
     /// `pivot_root` is not possible); the cwd is `/`.
     MoveRoot,
@@ -216,8 +224,10 @@ pub enum Symlinks {
 
 use MountFlag::{Nodev, Noexec, Nosuid, Rdonly, Strictatime};
 
-/// Builds the plan for `config`, whose `rootfs` must be set (validation does that).
-pub fn plan(config: &Config) -> Result<Vec<Step>> {
+/// Builds the plan for `config`, whose `rootfs` must be set (validation does that);
+/// `join_netns` when the container's network namespace comes from ns-exec on the sync socket
+/// rather than from the clone (see [`Step::JoinNetns`]).
+pub fn plan(config: &Config, join_netns: bool) -> Result<Vec<Step>> {
     let rootfs = config
         .rootfs
         .clone()
@@ -244,6 +254,16 @@ pub fn plan(config: &Config) -> Result<Vec<Step>> {
     } else {
         Step::PivotRoot
     });
+    if join_netns {
+        steps.push(Step::JoinNetns);
+    }
+    // A writable sysfs lets the container reconfigure host devices and kernel knobs.
+    let sys_flags: &[MountFlag] = if config.restrictions {
+        &[Rdonly, Nosuid, Nodev, Noexec]
+    } else {
+        &[Nosuid, Nodev, Noexec]
+    };
+    steps.push(system("sysfs", "/sys", sys_flags, ""));
     if config.readonly_fs {
         steps.push(Step::ReadonlyRoot);
     }
@@ -270,16 +290,10 @@ fn system(fstype: &str, target: &str, flags: &[MountFlag], data: &str) -> Step {
     }
 }
 
-/// `/proc`, `/sys`, and a fresh `/dev` with its nodes, devpts, shm, mqueue and links.
+/// `/proc`, and a fresh `/dev` with its nodes, devpts, shm, mqueue and links (`/sys` comes
+/// after the root switch: see the module documentation).
 fn system_mounts(config: &Config, steps: &mut Vec<Step>) {
     steps.push(system("proc", "/proc", &[Nosuid, Nodev, Noexec], ""));
-    // A writable sysfs lets the container reconfigure host devices and kernel knobs.
-    let sys_flags: &[MountFlag] = if config.restrictions {
-        &[Rdonly, Nosuid, Nodev, Noexec]
-    } else {
-        &[Nosuid, Nodev, Noexec]
-    };
-    steps.push(system("sysfs", "/sys", sys_flags, ""));
     steps.push(system("tmpfs", "/dev", &[Nosuid, Strictatime], "mode=755"));
     for (name, major, minor) in DEFAULT_DEVICES {
         let path = format!("/dev/{name}");

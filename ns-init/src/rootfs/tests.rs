@@ -12,7 +12,11 @@ fn config(json: &str) -> Config {
 }
 
 fn steps(json: &str) -> Vec<Step> {
-    match plan(&config(json)) {
+    plan_of(json, false)
+}
+
+fn plan_of(json: &str, join_netns: bool) -> Vec<Step> {
+    match plan(&config(json), join_netns) {
         Ok(s) => s,
         Err(e) => panic!("plan for {json}: {e}"),
     }
@@ -220,13 +224,34 @@ fn masks_and_readonly_paths_come_after_the_switch() {
         .collect();
     assert_eq!(masks, MASKED_PATHS);
     assert_eq!(readonly, READONLY_PATHS);
+    let sys = pos(&s, |x| is_mount_on(x, "/sys"));
     for (i, step) in s.iter().enumerate() {
         if matches!(step, Step::MaskPath { .. } | Step::ReadonlyPath { .. }) {
             assert!(i > pivot, "{step:?} before the pivot");
+            assert!(i > sys, "{step:?} before /sys is mounted");
         }
-        if builds_tree(step) {
+        if builds_tree(step) && i != sys {
             assert!(i < pivot, "{step:?} after the pivot");
         }
+    }
+}
+
+/// `/sys` is mounted after the root switch, as late as it can be: when ns-exec makes the
+/// network namespace beside the clone, the step that joins it comes right before (sysfs shows
+/// the mounter's network namespace), and everything else before the switch runs meanwhile.
+#[test]
+fn sys_comes_after_the_switch_and_the_netns_is_joined_right_before_it() {
+    for json in [BASIC, r#"{"rootfs": "/r", "no_pivot_root": true}"#] {
+        let s = steps(json);
+        assert!(!s.contains(&Step::JoinNetns), "{json}");
+        let switch = pos(&s, |x| matches!(x, Step::PivotRoot | Step::MoveRoot));
+        assert_eq!(pos(&s, |x| is_mount_on(x, "/sys")), switch + 1, "{json}");
+
+        let s = plan_of(json, true);
+        let join = pos(&s, |x| *x == Step::JoinNetns);
+        assert_eq!(join, switch + 1, "{json}");
+        assert_eq!(pos(&s, |x| is_mount_on(x, "/sys")), join + 1, "{json}");
+        assert_eq!(s.len(), steps(json).len() + 1, "{json}");
     }
 }
 
@@ -385,17 +410,17 @@ fn config_device_nodes_replace_defaults_and_come_after_config_mounts() {
 
 #[test]
 fn plans_refuse_what_validation_should_have_caught() {
-    let no_root = plan(&config("{}"));
+    let no_root = plan(&config("{}"), false);
     assert!(no_root.is_err());
     for dest in ["/proc", "/proc/sys", "/sys/x", "/", "rel", "/a/../b"] {
         let json = format!(
             r#"{{"rootfs": "/r", "mounts": [{{"type": "tmpfs", "destination": "{dest}"}}]}}"#
         );
-        assert!(plan(&config(&json)).is_err(), "{dest}");
+        assert!(plan(&config(&json), false).is_err(), "{dest}");
     }
     let bad_dev = r#"{"rootfs": "/r", "device_nodes": [
         {"type": "c", "path": "/etc/x", "major_number": 1, "minor_number": 3}]}"#;
-    assert!(plan(&config(bad_dev)).is_err());
+    assert!(plan(&config(bad_dev), false).is_err());
 }
 
 #[test]
