@@ -1,8 +1,9 @@
 //! `ns-exec --plan` and `--explain`: the whole run as one list of actions, changing nothing.
 //!
 //! The list is ns-exec's own steps with each stage's plan spliced in where ns-exec runs that
-//! stage: `config`, `claim`, `clone`, `netns` (the network namespace made beside the clone,
-//! when it is), ns-cgroup's `mkdir`/`write`/`join`, `record`, ns-veth's host actions, `go`
+//! stage: `config`, `claim` (here with a cgroup), ns-cgroup's `mkdir`/`write`, `clone`,
+//! `netns` (the network namespace made beside the clone, when it is), `claim` (here without a
+//! cgroup), ns-cgroup's `join`, `record`, ns-veth's host actions, `go`
 //! (which first waits for the child's `ready`), ns-init's actions, `wait`. A real run
 //! records the same step names in the trace (NS_TRACE), in the same order: ns-exec's own steps
 //! in `run`, the stages' steps in the stage code the plan was taken from.
@@ -41,6 +42,13 @@ pub fn unshare_flags(config: &Config) -> Vec<&'static str> {
         .collect()
 }
 
+/// Whether ns-exec claims the container's name after the clone rather than before: when there
+/// is no cgroup, which is named after the container and which only the holder of the name may
+/// make. The claim (a few files in the state directory) then runs while the child starts.
+pub fn claims_after_clone(config: &Config) -> bool {
+    config.cgroups.is_none()
+}
+
 /// What the plan needs to know of the run.
 pub struct Run<'a> {
     /// The config file as given.
@@ -70,10 +78,14 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
         Action::new(STAGE, "config")
             .arg("path", run.config_path)
             .arg("config", canonical),
-        Action::new(STAGE, "claim")
-            .arg("path", run.root.join(run.name))
-            .arg("name", run.name),
     ];
+    let claim = Action::new(STAGE, "claim")
+        .arg("path", run.root.join(run.name))
+        .arg("name", run.name);
+    let claim_after_clone = claims_after_clone(config);
+    if !claim_after_clone {
+        out.push(claim.clone());
+    }
     // The cgroup is made before the clone, which starts the child in its cgroup2 directory;
     // the v1 hierarchies are joined after it.
     let mut cleanup = Vec::new();
@@ -114,6 +126,9 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
             "# ns-exec makes the network namespace beside the clone and sends it to the child; \
              here the unshare below makes it",
         ));
+    }
+    if claim_after_clone {
+        out.push(claim);
     }
     out.extend(joins);
     out.push(
@@ -176,30 +191,31 @@ pub fn explain(actions: &[Action], run: &Run<'_>) -> String {
         run.config_path.display()
     ));
     out.push_str("set -eu\n");
+    // The script's own scratch directory (the FIFOs, ns-init's steps) and its cleanup, first:
+    // ns-exec may claim the container's name before or after the clone.
+    out.push_str("dir=$(mktemp -d)\nunshare_pid=\n");
+    out.push_str("cleanup() {\n");
+    out.push_str("\tif [ -n \"$unshare_pid\" ]; then kill -KILL \"$unshare_pid\" 2>/dev/null || :; wait \"$unshare_pid\" 2>/dev/null || :; fi\n");
+    // The kernel frees a cgroup a moment after its last process: retry a while.
+    out.push_str("\tretry() { for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e \"$2\" ] || return 0; \"$@\" 2>/dev/null && return 0; sleep 0.1; done; \"$@\" || :; }\n");
+    for a in &removals {
+        out.push_str(
+            &shell_lines(std::slice::from_ref(a), "\t").replace("\trmdir ", "\tretry rmdir "),
+        );
+    }
+    if let Some(p) = run.pid_file {
+        out.push_str(&format!("\trm -f {}\n", quote(&p.to_string_lossy())));
+    }
+    out.push_str(
+        "\trm -rf \"$dir\"\n}\ntrap cleanup EXIT\ntrap 'exit 130' INT\ntrap 'exit 143' TERM\n",
+    );
+    out.push_str("mkfifo \"$dir/ready\" \"$dir/go\"\n");
     for a in actions {
         if a.stage == ns_init::plan::STAGE || (a.stage == "ns-cgroup" && a.step == "remove") {
             continue;
         }
         out.push_str(&shell_lines(std::slice::from_ref(a), ""));
         match (a.stage, a.step.as_str()) {
-            (STAGE, "claim") => {
-                out.push_str("dir=$(mktemp -d)\nunshare_pid=\n");
-                out.push_str("cleanup() {\n");
-                out.push_str("\tif [ -n \"$unshare_pid\" ]; then kill -KILL \"$unshare_pid\" 2>/dev/null || :; wait \"$unshare_pid\" 2>/dev/null || :; fi\n");
-                // The kernel frees a cgroup a moment after its last process: retry a while.
-                out.push_str("\tretry() { for _ in 1 2 3 4 5 6 7 8 9 10; do [ -e \"$2\" ] || return 0; \"$@\" 2>/dev/null && return 0; sleep 0.1; done; \"$@\" || :; }\n");
-                for a in &removals {
-                    out.push_str(
-                        &shell_lines(std::slice::from_ref(a), "\t")
-                            .replace("\trmdir ", "\tretry rmdir "),
-                    );
-                }
-                if let Some(p) = run.pid_file {
-                    out.push_str(&format!("\trm -f {}\n", quote(&p.to_string_lossy())));
-                }
-                out.push_str("\trm -rf \"$dir\"\n}\ntrap cleanup EXIT\ntrap 'exit 130' INT\ntrap 'exit 143' TERM\n");
-                out.push_str("mkfifo \"$dir/ready\" \"$dir/go\"\n");
-            }
             (STAGE, "clone") => {
                 out.push_str("cat > \"$dir/init.sh\" <<'NS_INIT_STEPS'\n");
                 out.push_str(

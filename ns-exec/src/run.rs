@@ -2,12 +2,14 @@
 //!
 //! 1. distrust inherited fds (mark them close-on-exec), block the forwarded signals;
 //! 2. load and validate the config, so a bad one fails before anything exists;
-//! 3. claim the state directory, make the sync socket and the sealed config memfd;
+//! 3. with a cgroup, claim the state directory (the name) and make the cgroup; make the sync
+//!    socket (and with `--init` the sealed config memfd);
 //! 4. clone the child into its namespaces running ns-init's code (built in, or the ns-init
 //!    program with `--init`);
-//! 5. make the network namespace the clone did not (`spawn::netns_beside`) and send it, record
-//!    the state and the pid file (pid + start time), run the host-side stages, while the child
-//!    starts;
+//! 5. while the child starts: make the network namespace the clone did not
+//!    (`spawn::netns_beside`) and send it, claim the name if not yet done
+//!    (`plan::claims_after_clone`), record the state and the pid file (pid + start time), run
+//!    the host-side stages;
 //! 6. wait for the child's `ready`, send `go`, then learn from the sync socket whether the
 //!    command was exec'd;
 //! 7. wait, forwarding signals, and return the command's status.
@@ -135,9 +137,20 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let console = if config.tty { console()? } else { None };
     let mut terminal: Option<Attached> = None;
     let state_path = args.root.join(&name);
-    let mut dir = trace::step(STAGE, "claim", Some(&state_path.to_string_lossy()), || {
-        StateDir::create(&args.root, &name)
-    })?;
+    let claim = || {
+        trace::step(STAGE, "claim", Some(&state_path.to_string_lossy()), || {
+            StateDir::create(&args.root, &name)
+        })
+    };
+    // The name first when there is a cgroup: the cgroup is named after the container, and only
+    // the holder of the name may make it (or remove it). Without one, the name is claimed right
+    // after the clone, while the child starts (`claim_after_clone`).
+    let claim_after_clone = plan::claims_after_clone(&config);
+    let mut dir = if claim_after_clone {
+        None
+    } else {
+        Some(claim()?)
+    };
     let (parent, child_end) = SyncSocket::pair()?;
     let log_fd: Option<OwnedFd> = match common::log::take() {
         Some(f) => {
@@ -245,6 +258,12 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         parent.send_netns(netns.as_fd()).map_err(child_first)?;
         ns_log!("network namespace made and sent");
     }
+    // A name in use fails here as it would before the clone; the child, killed by the guard,
+    // has changed nothing outside its own namespaces.
+    let dir = match &mut dir {
+        Some(dir) => dir,
+        None => dir.insert(claim().map_err(child_first)?),
+    };
     let start_time = state::start_time(pid)
         .ok_or_else(|| Error::msg("read the container's start time", "the process is gone"))
         .map_err(child_first)?;

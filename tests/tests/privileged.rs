@@ -1209,6 +1209,43 @@ fn a_failure_at_any_setup_step_cleans_up() {
     }
 }
 
+/// A name another live ns-exec holds while starting its container (its state directory with an
+/// `owner` but no state yet) is refused with 125 and one line saying so. Without a cgroup the
+/// name is claimed after the clone: the child cloned meanwhile is killed, nothing is left
+/// behind, and the other run's directory is untouched.
+#[test]
+fn a_name_another_run_is_starting_is_refused_after_the_clone() {
+    let fx = fixture();
+    // The "other run": a process of ours, with its start time as ns-exec records it.
+    let mut holder = std::process::Command::new("sleep")
+        .arg("100")
+        .spawn()
+        .unwrap();
+    let stat = fs::read_to_string(format!("/proc/{}/stat", holder.id())).unwrap();
+    let start = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let held = fx.state_root().join(fx.name());
+    fs::create_dir_all(&held).unwrap();
+    let owner = format!("{} {start}\n", holder.id());
+    fs::write(held.join("owner"), &owner).unwrap();
+
+    let out = fx.exec_with_pid_file(&["true"]).run();
+    out.expect_code(125);
+    assert!(
+        out.error_line().contains("another ns-exec is starting it"),
+        "{}",
+        out.dump()
+    );
+    assert!(!fx.pid_file().exists(), "a pid file was written");
+    assert_eq!(fs::read_to_string(held.join("owner")).unwrap(), owner);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    fs::remove_dir_all(&held).unwrap();
+}
+
 /// With the open-files limit below the handoff fds (`ulimit -n 8`), ns-exec fails cleanly:
 /// 125, one line that says too many files are open, and nothing left behind.
 #[test]
