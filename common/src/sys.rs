@@ -322,11 +322,51 @@ pub fn capset(sets: CapSets) -> Result<(), Errno> {
     .map(drop)
 }
 
-/// The highest capability number the running kernel knows (`/proc/sys/kernel/cap_last_cap`).
+/// The highest capability number the running kernel knows (what
+/// `/proc/sys/kernel/cap_last_cap` says), found as libcap does without a procfs: the kernel
+/// answers `PR_CAPBSET_READ` for every number up to it and `EINVAL` above, so a binary search
+/// over 0..=255 takes eight calls, where opening the sysctl in a container's fresh procfs costs
+/// more than all of them. `EINVAL` when even capability 0 is refused (no such kernel).
 pub fn cap_last_cap() -> Result<u8, Errno> {
-    let text = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    text.trim().parse().map_err(|_| Errno::EINVAL)
+    let known = |cap: u8| match prctl(libc::PR_CAPBSET_READ, cap.into(), 0) {
+        Ok(_) => Ok(true),
+        Err(Errno::EINVAL) => Ok(false),
+        Err(e) => Err(e),
+    };
+    if !known(0)? {
+        return Err(Errno::EINVAL);
+    }
+    // Invariant: `low` is known, everything above `high` is not.
+    let (mut low, mut high) = (0u8, u8::MAX);
+    while low < high {
+        let mid = low + (high - low).div_ceil(2);
+        if known(mid)? {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    Ok(low)
+}
+
+/// The supplementary groups (`getgroups(2)`), asked for their number first: nix's version
+/// sizes its buffer from `sysconf(_SC_NGROUPS_MAX)`, which glibc reads from procfs.
+pub fn getgroups() -> Result<Vec<u32>, Errno> {
+    loop {
+        // SAFETY: size 0 with a null list only returns the count.
+        let n = Errno::result(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
+        let mut groups = vec![0 as libc::gid_t; n as usize];
+        // SAFETY: the list has room for `n` entries, the size we pass.
+        match Errno::result(unsafe { libc::getgroups(n, groups.as_mut_ptr()) }) {
+            Ok(got) => {
+                groups.truncate(got as usize);
+                return Ok(groups);
+            }
+            // The list grew between the two calls (another thread): ask again.
+            Err(Errno::EINVAL) => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `prctl(2)` with integer arguments.
@@ -439,6 +479,24 @@ pub fn release_code_pages() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The search finds what the sysctl says.
+    #[test]
+    fn the_last_capability_is_the_sysctls() {
+        let sysctl = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
+        assert_eq!(cap_last_cap().unwrap().to_string(), sysctl.trim());
+    }
+
+    /// The same groups as nix's `getgroups`, in the same order.
+    #[test]
+    fn getgroups_lists_the_processs_groups() {
+        let nix: Vec<u32> = nix::unistd::getgroups()
+            .unwrap()
+            .into_iter()
+            .map(|g| g.as_raw())
+            .collect();
+        assert_eq!(getgroups().unwrap(), nix);
+    }
 
     /// The code pages leave the resident set (and everything still runs after, refaulting them).
     #[test]

@@ -166,13 +166,10 @@ fn verify_cwd(dir: &str) -> Result<()> {
     Ok(())
 }
 
-/// The kernel's last capability: `/proc/sys/kernel/cap_last_cap`, or, when that cannot be read
-/// (no procfs in the container), the last number `PR_CAPBSET_READ` accepts, as libcap does.
+/// The kernel's last capability (`sys::cap_last_cap`: what `/proc/sys/kernel/cap_last_cap`
+/// says, asked of `PR_CAPBSET_READ`, so no procfs is needed).
 fn last_cap() -> Result<u8> {
-    let last = match sys::cap_last_cap() {
-        Ok(last) => last,
-        Err(_) => probe_last_cap()?,
-    };
+    let last = sys::cap_last_cap().ctx(|| "read the kernel's last capability".into())?;
     // CapSet is a 64-bit mask; a kernel with more capabilities needs a wider type.
     if last > 63 {
         return Err(Error::msg(
@@ -183,29 +180,23 @@ fn last_cap() -> Result<u8> {
     Ok(last)
 }
 
-fn probe_last_cap() -> Result<u8> {
-    let what = || "read the kernel's last capability (probing PR_CAPBSET_READ)".to_string();
-    for cap in 0..64u8 {
-        match sys::prctl(libc::PR_CAPBSET_READ, cap.into(), 0) {
-            Ok(_) => continue,
-            Err(Errno::EINVAL) if cap > 0 => return Ok(cap - 1),
-            Err(e) => return Err(Error::sys(what(), e)),
-        }
-    }
-    Ok(63)
-}
-
 /// Drops from the bounding set every capability `0..=last` not in `keep`. The whole range up to
 /// the running kernel's last capability is walked, not the names we know, so a capability newer
-/// than our table cannot survive (security-and-hygiene.md §1.5). Capabilities already absent are
-/// skipped, so this also works when `CAP_SETPCAP` is already gone but nothing is left to drop.
+/// than our table cannot survive (security-and-hygiene.md §1.5). Dropping one already absent is
+/// no error; without `CAP_SETPCAP` every drop is refused (`EPERM`), which is an error only for
+/// a capability still present, so this also works when nothing is left to drop.
 fn drop_bounding(keep: CapSet, last: u8) -> Result<()> {
     for cap in (0..=last).filter(|&c| !keep.contains(c)) {
-        let present = sys::prctl(libc::PR_CAPBSET_READ, cap.into(), 0)
-            .ctx(|| format!("read capability {} in the bounding set", caps::name(cap)))?;
-        if present == 1 {
-            sys::prctl(libc::PR_CAPBSET_DROP, cap.into(), 0)
-                .ctx(|| format!("drop capability {} from the bounding set", caps::name(cap)))?;
+        let dropped = sys::prctl(libc::PR_CAPBSET_DROP, cap.into(), 0);
+        if let Err(e) = dropped {
+            let present = sys::prctl(libc::PR_CAPBSET_READ, cap.into(), 0)
+                .ctx(|| format!("read capability {} in the bounding set", caps::name(cap)))?;
+            if present == 1 || e != Errno::EPERM {
+                return Err(Error::sys(
+                    format!("drop capability {} from the bounding set", caps::name(cap)),
+                    e,
+                ));
+            }
         }
     }
     Ok(())

@@ -48,7 +48,7 @@ pub struct Observed {
 pub fn observe(last: u8) -> Result<Observed> {
     let uids = nix::unistd::getresuid().ctx(|| "verify the identity: getresuid".into())?;
     let gids = nix::unistd::getresgid().ctx(|| "verify the identity: getresgid".into())?;
-    let groups = nix::unistd::getgroups().ctx(|| "verify the identity: getgroups".into())?;
+    let groups = sys::getgroups().ctx(|| "verify the identity: getgroups".into())?;
     let caps = sys::capget().ctx(|| "verify the identity: capget".into())?;
     let bounding = cap_mask(last, libc::PR_CAPBSET_READ, None)
         .ctx(|| "verify the identity: read the bounding set".into())?;
@@ -61,7 +61,7 @@ pub fn observe(last: u8) -> Result<Observed> {
     Ok(Observed {
         uids: [uids.real, uids.effective, uids.saved].map(|u| u.as_raw()),
         gids: [gids.real, gids.effective, gids.saved].map(|g| g.as_raw()),
-        groups: groups.into_iter().map(|g| g.as_raw()).collect(),
+        groups,
         caps,
         bounding,
         ambient,
