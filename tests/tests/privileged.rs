@@ -866,28 +866,38 @@ fn symlinked_bind_destination_stays_inside_the_rootfs() {
     );
 }
 
-/// `device_nodes` are created with their type, numbers and mode, and a config `tmpfs` mount
+/// `device_nodes` are created with their type, numbers, mode and owner (the default nodes
+/// 0:0, which mknod gives them as it is; another owner by chown), and a config `tmpfs` mount
 /// gets its size.
 #[test]
 fn device_nodes_and_tmpfs_mounts() {
     let fx = fixture();
     fx.edit_config(|c| {
-        c["device_nodes"] = json!([{"type": "c", "path": "/dev/fuse", "major_number": 10,
-                                    "minor_number": 229, "file_mode": 384}]);
+        c["device_nodes"] = json!([
+            {"type": "c", "path": "/dev/fuse", "major_number": 10, "minor_number": 229,
+             "file_mode": 384},
+            {"type": "c", "path": "/dev/net/tun", "major_number": 10, "minor_number": 200,
+             "uid": 1000, "gid": 1001}
+        ]);
         c["mounts"] = json!([{"type": "tmpfs", "destination": "/scratch", "size": "1m"}]);
     });
-    let script = "stat -c '%F %t:%T %a' /dev/fuse; grep ' /scratch ' /proc/self/mountinfo";
+    let script = "stat -c '%F %t:%T %a %u:%g' /dev/fuse /dev/net/tun /dev/null; \
+                  grep ' /scratch ' /proc/self/mountinfo";
     let out = fx.run(&["/bin/sh", "-c", script]);
     out.expect_clean_success();
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
-        lines[0],
-        "character special file a:e5 600",
+        lines[..3],
+        [
+            "character special file a:e5 600 0:0",
+            "character special file a:c8 666 1000:1001",
+            "character special file 1:3 666 0:0"
+        ],
         "{}",
         out.dump()
     );
     assert!(
-        lines[1].contains(" - tmpfs ") && lines[1].contains("size=1024k"),
+        lines[3].contains(" - tmpfs ") && lines[3].contains("size=1024k"),
         "{}",
         out.dump()
     );

@@ -49,10 +49,20 @@ struct State<'c> {
     empty: Option<OwnedFd>,
     /// The directory the last device node or symlink went into (`/dev`, mostly), reused by the
     /// next one in a run of such steps: no step between them mounts anything.
-    parent: Option<(String, OwnedFd)>,
+    parent: Option<Parent>,
     console: Option<&'c Console>,
     /// Where [`Step::JoinNetns`] gets the network namespace from.
     netns: &'c mut dyn FnMut() -> Result<OwnedFd>,
+}
+
+/// A directory device nodes and symlinks are made in.
+struct Parent {
+    /// Its container path.
+    path: String,
+    fd: OwnedFd,
+    /// The owner a node made in it gets: our effective uid, and its gid when it is set-group-ID,
+    /// else ours. A node asked for with that owner needs no `chown`.
+    new_owner: (u32, u32),
 }
 
 /// Applies `steps` in order; `netns` gives a [`Step::JoinNetns`] the network namespace to
@@ -154,18 +164,27 @@ impl State<'_> {
 
     /// The parent directory of `path` and its last component, resolved beneath the root once
     /// per run of device nodes and symlinks (see `parent`).
-    fn parent_of<'p>(&mut self, path: &'p str) -> Result<(BorrowedFd<'_>, &'p str)> {
+    fn parent_of<'p>(&mut self, path: &'p str) -> Result<(&Parent, &'p str)> {
         let (dir, name) = path
             .trim_end_matches('/')
             .rsplit_once('/')
             .ok_or_else(|| Error::msg(format!("create {path}"), "not a file path"))?;
         let dir = if dir.is_empty() { "/" } else { dir };
-        if self.parent.as_ref().is_none_or(|(cached, _)| cached != dir) {
+        if self.parent.as_ref().is_none_or(|p| p.path != dir) {
             let (fd, _) = resolve::parent(self.root()?, path)?;
-            self.parent = Some((dir.to_string(), fd));
+            let st = resolve::stat(fd.as_fd(), dir)?;
+            let gid = if st.st_mode & libc::S_ISGID != 0 {
+                st.st_gid
+            } else {
+                nix::unistd::getegid().as_raw()
+            };
+            self.parent = Some(Parent {
+                path: dir.to_string(),
+                fd,
+                new_owner: (nix::unistd::geteuid().as_raw(), gid),
+            });
         }
-        let fd = self.parent.as_ref().map(|(_, fd)| fd.as_fd());
-        Ok((fd.expect("just set"), name))
+        Ok((self.parent.as_ref().expect("just set"), name))
     }
 
     fn step(&mut self, index: usize, step: &Step) -> Result<()> {
@@ -201,7 +220,19 @@ impl State<'_> {
             } => {
                 let (parent, name) = self.parent_of(path)?;
                 let dev = makedev(*major, *minor);
-                if device_node(parent, name, path, *kind, dev, *mode, *uid, *gid)? {
+                let owner = (*uid, *gid);
+                let chown = parent.new_owner != owner;
+                let made = device_node(
+                    parent.fd.as_fd(),
+                    name,
+                    path,
+                    *kind,
+                    dev,
+                    *mode,
+                    owner,
+                    chown,
+                )?;
+                if made {
                     return Ok(());
                 }
                 // No CAP_MKNOD in the initial user namespace: reuse the host's node, as runc
@@ -219,7 +250,7 @@ impl State<'_> {
                     }
                 }
                 let (parent, name) = self.parent_of(path)?;
-                symlinkat(target.as_str(), parent, name)
+                symlinkat(target.as_str(), parent.fd.as_fd(), name)
                     .ctx(|| format!("symlink {path} -> {target}"))
             }
             Step::Bind {
@@ -272,11 +303,10 @@ impl State<'_> {
     /// else. A mask that cannot be applied is an error, never a warning (systemd#40501).
     fn mask(&mut self, path: &str) -> Result<()> {
         let what = || format!("mask {path}");
-        let Some(target) = resolve::existing(self.root()?, path, Symlinks::Refuse)? else {
+        let Some((target, st)) = resolve::existing_with_stat(self.root()?, path)? else {
             return Ok(());
         };
         check_fs(target.as_fd(), path, &what())?;
-        let st = resolve::stat(target.as_fd(), path)?;
         if !resolve::is(&st, SFlag::S_IFDIR) {
             let tree = sys::clone_tree(self.null()?, false).ctx(what)?;
             return sys::attach(tree.as_fd(), target.as_fd()).ctx(what);
@@ -312,12 +342,11 @@ impl State<'_> {
 
 /// Opens the container's `/dev/null` and checks that it is char 1:3.
 fn verified_null(root: BorrowedFd<'_>) -> Result<OwnedFd> {
-    let Some(fd) = resolve::existing(root, "/dev/null", Symlinks::Refuse)? else {
+    let Some((fd, st)) = resolve::existing_with_stat(root, "/dev/null")? else {
         return Err(refused(
             "/dev/null is missing in the container; cannot mask with it".to_string(),
         ));
     };
-    let st = resolve::stat(fd.as_fd(), "/dev/null")?;
     if !resolve::is(&st, SFlag::S_IFCHR) || st.st_rdev != makedev(1, 3) {
         return Err(refused(
             "/dev/null in the container is not the null device (char 1:3); cannot mask with it"
@@ -387,8 +416,9 @@ fn sflag(kind: DeviceType) -> SFlag {
     }
 }
 
-/// Makes the device node `name` in `parent` (the container's `path`); `false` when mknod is
-/// not permitted here (the caller binds the host's node instead).
+/// Makes the device node `name` in `parent` (the container's `path`), owned by `owner`
+/// (`chown`: the node is not made with that owner); `false` when mknod is not permitted here
+/// (the caller binds the host's node instead).
 #[allow(clippy::too_many_arguments)]
 fn device_node(
     parent: BorrowedFd<'_>,
@@ -397,8 +427,8 @@ fn device_node(
     kind: DeviceType,
     dev: libc::dev_t,
     mode: u32,
-    uid: u32,
-    gid: u32,
+    (uid, gid): (u32, u32),
+    chown: bool,
 ) -> Result<bool> {
     match mknodat(
         parent,
@@ -410,6 +440,9 @@ fn device_node(
         Ok(()) => {}
         Err(Errno::EPERM) => return Ok(false),
         Err(e) => return Err(Error::sys(format!("mknod {path}"), e)),
+    }
+    if !chown {
+        return Ok(true);
     }
     fchownat(
         parent,
