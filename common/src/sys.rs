@@ -141,8 +141,20 @@ pub fn sealed_memfd(
     // SAFETY: fresh fd from memfd_create.
     let fd = unsafe { OwnedFd::from_raw_fd(created?) };
     let mut file = std::fs::File::from(fd);
-    std::io::copy(&mut source, &mut file)
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    // A plain read-write loop: `io::copy` between two files first asks both for their status
+    // and tries copy_file_range, which a memfd refuses (EXDEV), then sendfile; for the few
+    // KiB copied here (ns-dmz, a config) that is most of the cost.
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match source.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+        };
+        std::io::Write::write_all(&mut file, &buf[..n])
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    }
     let fd = OwnedFd::from(file);
     // The readers share this file offset: start them at the beginning.
     nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekSet)?;
