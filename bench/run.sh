@@ -7,7 +7,8 @@
 #
 # Scenarios (bench/README.md says what each measures and why):
 #   S1 start-to-exit of /bin/true in new mnt+pid+uts+ipc+net namespaces, with pivot_root,
-#      /proc and /dev, one hyperfine invocation for all runtimes and both floors;
+#      /proc and /dev, one hyperfine invocation for all runtimes and both floors; then the
+#      ratios to the C launcher and to bubblewrap again, paired round by round (bench/pair.c);
 #   S2 S1 plus a memory and a pids limit (each runtime makes, fills and removes a cgroup);
 #   S3 S2 plus a veth into bridge br0, in a network namespace made here: ns-exec's "veth"
 #      network, runc and crun inside bench/veth-run.sh (the `ip` commands a user scripts);
@@ -23,7 +24,7 @@
 # the caller's cgroup (crun would otherwise use the hierarchy's root). Needs root; installs
 # hyperfine, runc, crun, bubblewrap and jq from Debian when missing; leaves nothing behind.
 # The static binaries are built into $CARGO_TARGET_DIR/static (default target/static); S1 builds
-# bench/floor.c with gcc (-static) into the run's temporary directory.
+# bench/floor.c (with -static) and bench/pair.c with gcc into the run's temporary directory.
 set -eu
 
 usage() {
@@ -190,6 +191,14 @@ if want S1; then
 	hf s1 -n ns-exec "$ns_exec /bin/true" -n runc "$runc_run" -n crun "$crun_run" \
 		-n bwrap "$bwrap_run /bin/true" -n "C launcher (floor)" "$work/floor $work/rootfs /bin/true" \
 		-n "fork+exec (floor)" "/bin/true"
+	# The same ratios paired: hyperfine times each command in a block of its own, and this
+	# VM's speed drifts between blocks by more than the ratios' margins. bench/pair.c runs
+	# ns-exec, bubblewrap and the floor once per round, in rotating order.
+	echo "S1 paired: ns-exec, bwrap and the C launcher round-robin ($runs rounds)" >&2
+	gcc -O2 -o "$work/pair" bench/pair.c
+	printf 'ns-exec\t%s\nbwrap\t%s\nC launcher (floor)\t%s\n' "$ns_exec /bin/true" \
+		"$bwrap_run /bin/true" "$work/floor $work/rootfs /bin/true" >"$work/pair.txt"
+	"$work/pair" "$runs" "$work/pair.txt" >"$work/s1-pair.json"
 fi
 
 if want S2; then
@@ -335,6 +344,18 @@ ns-exec's median is {med['ns-exec'] / med['C launcher (floor)']:.2f}× the C lau
 and {med['ns-exec'] / med['bwrap']:.2f}× bubblewrap's (target ≤ 1×).
 
 {table('s1')}""")
+if have("s1-pair.json"):
+    pair = json.load(open(f"{work}/s1-pair.json"))
+    col = {n: i for i, n in enumerate(pair["names"])}
+    def paired(a, b):
+        r = sorted(row[col[a]] / row[col[b]] for row in pair["seconds"])
+        n = len(r)
+        return f"{r[n // 2]:.2f}× (quartiles {r[n // 4]:.2f}–{r[3 * n // 4]:.2f})"
+    out.append(f"""Paired: bench/pair.c ran ns-exec, bubblewrap and the C launcher once per round, in rotating
+order, for {len(pair["seconds"])} rounds; each round's ratio sees the same machine on both sides, where the
+hyperfine blocks above are a minute apart on a machine whose speed drifts. Median of the
+rounds' ratios: ns-exec to the C launcher {paired('ns-exec', 'C launcher (floor)')} (target ≤ 1.5×),
+ns-exec to bubblewrap {paired('ns-exec', 'bwrap')} (target ≤ 1×).""")
 if have("s2.json"):
     out.append(f"""## S2: S1 with a 64 MiB memory limit and a pids limit of 64 ({runs} runs each)
 
