@@ -433,6 +433,22 @@ pub fn reset_signals() {
     unblock_signals();
 }
 
+/// Opens `/dev/null` on any of fds 0, 1 and 2 that is closed, as Rust's runtime start-up would
+/// have (a `#![no_main]` program skips it): otherwise the sync socket, a state file or the
+/// trace file could be given one of those numbers, an error line would be written into it, and
+/// the container's command would start with that standard fd missing. For `main`, before
+/// anything opens a file.
+pub fn standard_fds_open() {
+    for fd in 0..=2 {
+        // SAFETY: F_GETFD only asks whether the fd is open.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            // SAFETY: open returns the lowest free number, which is this one; failing, there
+            // is nothing better to do than to go on.
+            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        }
+    }
+}
+
 /// Unblocks every signal (`sigprocmask(SIG_SETMASK, {})`); async-signal-safe.
 pub fn unblock_signals() {
     let empty: u64 = 0;

@@ -66,24 +66,8 @@ extern "C" fn main(
 ) -> std::ffi::c_int {
     // SAFETY: setting a disposition to SIG_IGN has no handler to race with.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    standard_fds_open();
+    common::sys::standard_fds_open();
     ns_exec_main()
-}
-
-/// Opens `/dev/null` on any of fds 0, 1 and 2 that is closed, as Rust's runtime start-up
-/// would have: otherwise the sync socket or a state file could be given one of those numbers,
-/// an error line would be written into it, and the container's command would start with that
-/// standard fd missing.
-#[cfg(not(test))]
-fn standard_fds_open() {
-    for fd in 0..=2 {
-        // SAFETY: F_GETFD only asks whether the fd is open.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
-            // SAFETY: open returns the lowest free number, which is this one; failing, there
-            // is nothing better to do than to go on.
-            unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
-        }
-    }
 }
 
 #[cfg_attr(test, allow(dead_code))]

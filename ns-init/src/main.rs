@@ -15,7 +15,8 @@
 //! still faults, every signal is reset before the exec anyway, and arguments and environment
 //! come from `std::env`, which glibc fills before any `main`. Output goes through
 //! `common::cli::print`, which flushes, since nothing flushes stdout at exit without that
-//! runtime.
+//! runtime. What it did do that matters, opening `/dev/null` on a closed fd 0, 1 or 2, `main`
+//! does first (`common::sys::standard_fds_open`).
 
 // Not in the unit-test build, whose harness brings its own `main`.
 #![cfg_attr(not(test), no_main)]
@@ -30,6 +31,7 @@ extern "C" fn main(
     _argc: std::ffi::c_int,
     _argv: *const *const std::ffi::c_char,
 ) -> std::ffi::c_int {
+    common::sys::standard_fds_open();
     ns_init_main();
     0
 }

@@ -523,6 +523,35 @@ fn a_closed_stdin_is_dev_null_in_the_container() {
     assert_eq!(words, ["0", "1", "2", "/dev/null"], "{}", out.dump());
 }
 
+/// The same for the ns-init program run alone under unshare (as a script runs it): with its
+/// stdin closed it opens `/dev/null` there before anything else, so the config it reads does
+/// not land on fd 0, and the command gets fds 0, 1 and 2, 0 being the null device (char 1:3;
+/// the host's node, opened before the root switch, so its path shows outside the root).
+#[test]
+fn ns_init_alone_with_a_closed_stdin_gives_dev_null() {
+    let fx = fixture();
+    let out = ns_tests::Invocation::new("/bin/sh")
+        .arg("-c")
+        .arg("exec \"$@\" <&-")
+        .arg("sh")
+        .args([
+            "unshare", "--mount", "--uts", "--ipc", "--pid", "--net", "--fork",
+        ])
+        .arg(ns_tests::bin("ns-init"))
+        .arg("--config")
+        .arg(fx.config_path())
+        .arg("--")
+        .args([
+            "/bin/sh",
+            "-c",
+            "ls /proc/$$/fd; stat -L -c %t:%T /proc/$$/fd/0",
+        ])
+        .run();
+    out.expect_clean_success();
+    let words: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert_eq!(words, ["0", "1", "2", "1:3"], "{}", out.dump());
+}
+
 // --- stdio, exit status and signals ------------------------------------------------------------
 
 /// The command's exit status is ns-exec's exit status.
