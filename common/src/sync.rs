@@ -135,6 +135,12 @@ struct Envelope {
     msg: Message,
 }
 
+/// Encodes one message, with our version.
+fn encode(msg: Message) -> Vec<u8> {
+    serde_json::to_vec(&Envelope { v: VERSION, msg })
+        .expect("sync messages serialise without failure")
+}
+
 /// Decodes one message: JSON with `"v"` equal to our version; unknown fields are ignored.
 pub fn decode(bytes: &[u8]) -> Result<Message> {
     let env: Envelope = serde_json::from_slice(bytes)
@@ -179,8 +185,7 @@ impl SyncSocket {
 
     /// Sends one message.
     pub fn send(&self, msg: Message) -> Result<()> {
-        let bytes = serde_json::to_vec(&Envelope { v: VERSION, msg })
-            .expect("sync messages serialise without failure");
+        let bytes = encode(msg);
         loop {
             match send(self.fd.as_raw_fd(), &bytes, MsgFlags::MSG_NOSIGNAL) {
                 Ok(_) => return Ok(()),
@@ -302,8 +307,7 @@ impl SyncSocket {
     /// Sends `msg` with `fd` attached (`SCM_RIGHTS`).
     fn send_with_fd(&self, msg: Message, fd: BorrowedFd<'_>, what: &str) -> Result<()> {
         use nix::sys::socket::{ControlMessage, sendmsg};
-        let bytes = serde_json::to_vec(&Envelope { v: VERSION, msg })
-            .expect("sync messages serialise without failure");
+        let bytes = encode(msg);
         let fds = [fd.as_raw_fd()];
         let cmsg = [ControlMessage::ScmRights(&fds)];
         loop {

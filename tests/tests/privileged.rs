@@ -1260,12 +1260,7 @@ fn a_name_another_run_is_starting_is_refused_after_the_clone() {
         .arg("100")
         .spawn()
         .unwrap();
-    let stat = fs::read_to_string(format!("/proc/{}/stat", holder.id())).unwrap();
-    let start = stat[stat.rfind(')').unwrap() + 1..]
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .to_string();
+    let start = ns_tests::proc_start_time(holder.id() as i32).unwrap();
     let held = fx.state_root().join(fx.name());
     fs::create_dir_all(&held).unwrap();
     let owner = format!("{} {start}\n", holder.id());

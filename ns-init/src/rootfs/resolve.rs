@@ -194,46 +194,34 @@ pub fn file(root: BorrowedFd<'_>, path: &str, symlinks: Symlinks) -> Result<Owne
 /// Opens `path` in the root if it exists; `None` when it does not. With
 /// [`Symlinks::Refuse`], a symlink anywhere on the way is an error.
 pub fn existing(root: BorrowedFd<'_>, path: &str, symlinks: Symlinks) -> Result<Option<OwnedFd>> {
-    Ok(existing_refusing(root, path, symlinks)?.map(|(fd, _)| fd))
-}
-
-/// [`existing`] with [`Symlinks::Refuse`], and the file's status, which that check reads
-/// anyway.
-pub fn existing_with_stat(root: BorrowedFd<'_>, path: &str) -> Result<Option<(OwnedFd, FileStat)>> {
-    match existing_refusing(root, path, Symlinks::Refuse)? {
-        Some((fd, Some(st))) => Ok(Some((fd, st))),
-        Some((fd, None)) => {
-            let st = stat(fd.as_fd(), path)?;
-            Ok(Some((fd, st)))
-        }
-        None => Ok(None),
+    if symlinks == Symlinks::Refuse {
+        return Ok(existing_with_stat(root, path)?.map(|(fd, _)| fd));
+    }
+    match open(root, path, symlinks, OFlag::empty()) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(Error::sys(format!("open {path}"), e)),
     }
 }
 
-/// [`existing`], with the status read when refusing symlinks.
-fn existing_refusing(
-    root: BorrowedFd<'_>,
-    path: &str,
-    symlinks: Symlinks,
-) -> Result<Option<(OwnedFd, Option<FileStat>)>> {
+/// [`existing`] with [`Symlinks::Refuse`], and the file's status, which that check reads
+/// anyway (the last component is opened without following it, so a symlink shows as one).
+pub fn existing_with_stat(root: BorrowedFd<'_>, path: &str) -> Result<Option<(OwnedFd, FileStat)>> {
     let refuse = || {
         refused(format!(
             "{path} in the container is a symlink; refusing to follow it"
         ))
     };
-    match open(root, path, symlinks, OFlag::empty()) {
+    match open(root, path, Symlinks::Refuse, OFlag::empty()) {
         Ok(fd) => {
-            if symlinks != Symlinks::Refuse {
-                return Ok(Some((fd, None)));
-            }
             let st = stat(fd.as_fd(), path)?;
             if is_symlink(&st) {
                 return Err(refuse());
             }
-            Ok(Some((fd, Some(st))))
+            Ok(Some((fd, st)))
         }
         Err(Errno::ENOENT) => Ok(None),
-        Err(Errno::ELOOP) if symlinks == Symlinks::Refuse => Err(refuse()),
+        Err(Errno::ELOOP) => Err(refuse()),
         Err(e) => Err(Error::sys(format!("open {path}"), e)),
     }
 }
