@@ -16,11 +16,13 @@
 //! 4. the config's `mounts`, then its `device_nodes`;
 //! 5. with `tty`, the console bound onto `/dev/console` (by fd, checked against the host's
 //!    devpts while that is still reachable);
-//! 6. the root switch (`pivot_root`, or `MS_MOVE` + `chroot`), with the cwd at `/`;
+//! 6. with `restrictions`, the masks and read-only paths of `/proc` (§1.4): nothing later
+//!    goes under `/proc`, so they cover the container's final one;
 //! 7. `/sys` (read-only with `restrictions`, a real directory), after joining the network
-//!    namespace when ns-exec made it beside the clone: sysfs shows the mounter's;
-//! 8. `readonly_fs`, then the masks and read-only paths of `restrictions` (§1.4), all after the
-//!    switch so they apply to the container's final tree;
+//!    namespace when ns-exec made it beside the clone (sysfs shows the mounter's), and its
+//!    masks;
+//! 8. the root switch (`pivot_root`, or `MS_MOVE` + `chroot`), with the cwd at `/`, then
+//!    `readonly_fs`;
 //! 9. `umask(022)`.
 //!
 //! Mounts go through the new mount API onto target fds rather than `mount(2)` onto

@@ -204,10 +204,19 @@ fn readonly_root_comes_after_the_switch_and_every_mount_point() {
     assert!(!steps(BASIC).contains(&Step::ReadonlyRoot));
 }
 
+/// Each mask and read-only path comes after the filesystem it covers is mounted and after
+/// every config mount, device node and the console (none of which may go under `/proc` or
+/// `/sys`), so it covers the container's final tree; and before the root switch, which only
+/// moves that tree.
 #[test]
-fn masks_and_readonly_paths_come_after_the_switch() {
-    let s = steps(BASIC);
-    let pivot = pos(&s, |x| *x == Step::PivotRoot);
+fn masks_and_readonly_paths_cover_the_final_tree_before_the_switch() {
+    let s = steps(
+        r#"{"rootfs": "/r", "tty": true,
+            "mounts": [{"type": "bind", "source": "/srv/x", "destination": "/data"}],
+            "device_nodes": [{"path": "/dev/fuse", "type": "c", "major_number": 10,
+                              "minor_number": 229}]}"#,
+    );
+    let switch = pos(&s, |x| *x == Step::PivotRoot);
     let masks: Vec<&str> = s
         .iter()
         .filter_map(|x| match x {
@@ -224,32 +233,52 @@ fn masks_and_readonly_paths_come_after_the_switch() {
         .collect();
     assert_eq!(masks, MASKED_PATHS);
     assert_eq!(readonly, READONLY_PATHS);
+    let proc = pos(&s, |x| is_mount_on(x, "/proc"));
     let sys = pos(&s, |x| is_mount_on(x, "/sys"));
+    let last_other = s
+        .iter()
+        .rposition(|x| (builds_tree(x) && !is_mount_on(x, "/sys")) || *x == Step::Console)
+        .unwrap_or(0);
     for (i, step) in s.iter().enumerate() {
-        if matches!(step, Step::MaskPath { .. } | Step::ReadonlyPath { .. }) {
-            assert!(i > pivot, "{step:?} before the pivot");
-            assert!(i > sys, "{step:?} before /sys is mounted");
-        }
-        if builds_tree(step) && i != sys {
-            assert!(i < pivot, "{step:?} after the pivot");
-        }
+        let (Step::MaskPath { path } | Step::ReadonlyPath { path }) = step else {
+            continue;
+        };
+        let covered = if path.starts_with("/proc/") {
+            proc
+        } else {
+            sys
+        };
+        assert!(i > covered, "{step:?} before its filesystem is mounted");
+        assert!(
+            i > last_other,
+            "{step:?} before a config mount, node or the console"
+        );
+        assert!(i < switch, "{step:?} after the switch");
     }
 }
 
-/// `/sys` is mounted after the root switch, as late as it can be: when ns-exec makes the
-/// network namespace beside the clone, the step that joins it comes right before (sysfs shows
-/// the mounter's network namespace), and everything else before the switch runs meanwhile.
+/// `/sys` is mounted after the masks of `/proc`, as late as it can be before the root switch:
+/// when ns-exec makes the network namespace beside the clone, the step that joins it comes
+/// right before (sysfs shows the mounter's network namespace), and everything up to there
+/// runs meanwhile. The switch comes after `/sys` and its masks: it detaches the host's tree,
+/// which waits for an RCU grace period, quicker once ns-exec is done making the namespace.
 #[test]
-fn sys_comes_after_the_switch_and_the_netns_is_joined_right_before_it() {
+fn sys_comes_right_after_the_netns_is_joined_and_before_the_switch() {
     for json in [BASIC, r#"{"rootfs": "/r", "no_pivot_root": true}"#] {
         let s = steps(json);
         assert!(!s.contains(&Step::JoinNetns), "{json}");
+        let sys = pos(&s, |x| is_mount_on(x, "/sys"));
+        let last_proc = s
+            .iter()
+            .rposition(|x| matches!(x, Step::MaskPath { path } | Step::ReadonlyPath { path } if path.starts_with("/proc/")))
+            .unwrap_or(0);
+        assert_eq!(sys, last_proc + 1, "{json}");
         let switch = pos(&s, |x| matches!(x, Step::PivotRoot | Step::MoveRoot));
-        assert_eq!(pos(&s, |x| is_mount_on(x, "/sys")), switch + 1, "{json}");
+        assert!(switch > sys, "{json}");
 
         let s = plan_of(json, true);
         let join = pos(&s, |x| *x == Step::JoinNetns);
-        assert_eq!(join, switch + 1, "{json}");
+        assert_eq!(join, last_proc + 1, "{json}");
         assert_eq!(pos(&s, |x| is_mount_on(x, "/sys")), join + 1, "{json}");
         assert_eq!(s.len(), steps(json).len() + 1, "{json}");
     }
