@@ -177,8 +177,7 @@ pub fn protected_program(path: &std::path::Path, name: &str) -> crate::Result<Ow
     let memfd_name = CString::new(name).unwrap_or_default();
     // From the fd opened above, so the copy is of the file that was checked, even if the path
     // has been replaced since.
-    let file = std::fs::File::from(file);
-    match crate::sys::sealed_memfd(&memfd_name, &file, true) {
+    match crate::sys::sealed_memfd(&memfd_name, crate::sys::Contents::File(file.as_fd()), true) {
         Ok(copy) => Ok(copy),
         // No executable memfd here (vm.memfd_noexec=2): the view, after all.
         Err(e) if small => readonly_file(file.as_fd()).map_err(|view_err| {

@@ -112,13 +112,24 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// A sealed, close-on-exec memfd named `name` holding everything `source` yields: it cannot be
+/// What [`sealed_memfd`] fills its memfd with.
+#[derive(Clone, Copy)]
+pub enum Contents<'a> {
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// All that this regular file holds, from its start, whatever its fd's offset. The kernel
+    /// copies it (`sendfile`): no buffer of ours, whose pages would each be a fault to fill
+    /// in on ns-exec's way to the clone, and no read-write loop.
+    File(BorrowedFd<'a>),
+}
+
+/// A sealed, close-on-exec memfd named `name` holding `contents`: it cannot be
 /// written, grown or shrunk, so whoever receives it reads exactly what we wrote. With
 /// `executable`, the memfd is made executable (`MFD_EXEC`, where the kernel has it) and its
 /// mode is sealed too, for running a program from a copy nobody can change.
 pub fn sealed_memfd(
     name: &CStr,
-    mut source: impl std::io::Read,
+    contents: Contents<'_>,
     executable: bool,
 ) -> Result<OwnedFd, Errno> {
     let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
@@ -140,22 +151,29 @@ pub fn sealed_memfd(
     }
     // SAFETY: fresh fd from memfd_create.
     let fd = unsafe { OwnedFd::from_raw_fd(created?) };
-    let mut file = std::fs::File::from(fd);
-    // A plain read-write loop: `io::copy` between two files first asks both for their status
-    // and tries copy_file_range, which a memfd refuses (EXDEV), then sendfile; for the few
-    // KiB copied here (ns-dmz, a config) that is most of the cost.
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        let n = match source.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
-        };
-        std::io::Write::write_all(&mut file, &buf[..n])
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    }
-    let fd = OwnedFd::from(file);
+    let fd = match contents {
+        Contents::Bytes(bytes) => {
+            let mut file = std::fs::File::from(fd);
+            std::io::Write::write_all(&mut file, bytes).map_err(io_errno)?;
+            OwnedFd::from(file)
+        }
+        Contents::File(source) => {
+            let mut offset: libc::off_t = 0;
+            loop {
+                // SAFETY: two open fds and a valid offset pointer; the offset is ours, so the
+                // source's own file position is neither used nor moved.
+                let n = unsafe {
+                    libc::sendfile(fd.as_raw_fd(), source.as_raw_fd(), &mut offset, 1 << 20)
+                };
+                match Errno::result(n) {
+                    Ok(0) => break,
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            fd
+        }
+    };
     // The readers share this file offset: start them at the beginning.
     nix::unistd::lseek(&fd, 0, nix::unistd::Whence::SeekSet)?;
     let mut seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
@@ -168,6 +186,11 @@ pub fn sealed_memfd(
     // SAFETY: fcntl on our own open fd with an integer argument.
     Errno::result(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })?;
     Ok(fd)
+}
+
+/// The errno of an I/O error (`EIO` when it carries none).
+fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 /// The kernel's `struct open_how` (libc's is non-exhaustive).
@@ -509,6 +532,36 @@ mod tests {
     use super::*;
 
     /// The search finds what the sysctl says.
+    /// Both kinds of contents arrive whole, read from the memfd's start: a file's from its own
+    /// start whatever its fd's offset (a copy of the checked file, not of what is left of it).
+    #[test]
+    fn sealed_memfds_hold_their_contents_from_the_start() {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let bytes: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        let mut source = tempfile_in_tmp("sealed-memfd");
+        source.write_all(&bytes).unwrap();
+        source.seek(SeekFrom::Start(123)).unwrap();
+        for contents in [Contents::Bytes(&bytes), Contents::File(source.as_fd())] {
+            let fd = sealed_memfd(c"test", contents, false).unwrap();
+            let mut read = Vec::new();
+            std::fs::File::from(fd).read_to_end(&mut read).unwrap();
+            assert!(read == bytes, "{} bytes read", read.len());
+        }
+    }
+
+    /// An unlinked scratch file in the temporary directory.
+    fn tempfile_in_tmp(name: &str) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("ns-{name}-{}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
     #[test]
     fn the_last_capability_is_the_sysctls() {
         let sysctl = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();

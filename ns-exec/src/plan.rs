@@ -133,7 +133,10 @@ pub fn actions(run: &Run<'_>) -> Result<Vec<Action>> {
     out.extend(joins);
     out.push(
         Action::new(STAGE, "record")
-            .arg("path", run.root.join(run.name).join("state.json"))
+            .arg(
+                "path",
+                run.root.join(run.name).join(crate::state::STATE_FILE),
+            )
             .arg("pid_file", run.pid_file),
     );
     let mut contexts = Vec::new();

@@ -212,8 +212,12 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             },
         ),
         Launch::Program(init) => {
-            let config_fd = sys::sealed_memfd(c"ns-tools-config", &config.to_json()[..], false)
-                .ctx(|| "create config memfd".into())?;
+            let config_fd = sys::sealed_memfd(
+                c"ns-tools-config",
+                sys::Contents::Bytes(&config.to_json()),
+                false,
+            )
+            .ctx(|| "create config memfd".into())?;
             let spawned = spawn::spawn(
                 init,
                 &args.command,
@@ -292,7 +296,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         pid_file,
         cgroup: cgroup_ref,
     };
-    let state_json = state_path.join("state.json");
+    let state_json = state_path.join(crate::state::STATE_FILE);
     trace::step(STAGE, "record", Some(&state_json.to_string_lossy()), || {
         dir.record(&state)
     })

@@ -104,6 +104,11 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     })
 }
 
+/// The running container's state in its directory (the [`State`], as JSON).
+pub const STATE_FILE: &str = "state.json";
+/// Who holds a directory while its container starts: `PID START-TIME` of that ns-exec.
+const OWNER_FILE: &str = "owner";
+
 /// A container's directory under the state root, removed on drop.
 #[derive(Debug)]
 pub struct StateDir {
@@ -113,7 +118,7 @@ pub struct StateDir {
 
 /// Reads the state of container `name` under `root`; `None` if there is none.
 pub fn read(root: &Path, name: &str) -> Result<Option<State>> {
-    let path = root.join(name).join("state.json");
+    let path = root.join(name).join(STATE_FILE);
     match fs::read(&path) {
         Ok(text) => serde_json::from_slice(&text).map(Some).map_err(|e| {
             Error::msg(
@@ -133,7 +138,7 @@ fn alive(pid: i32, start: u64) -> bool {
 
 /// The `owner` file: the pid and start time of the ns-exec that claimed a directory.
 fn read_owner(dir: &Path) -> Option<(i32, u64)> {
-    let text = fs::read_to_string(dir.join("owner")).ok()?;
+    let text = fs::read_to_string(dir.join(OWNER_FILE)).ok()?;
     let mut words = text.split_whitespace();
     Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
 }
@@ -196,7 +201,7 @@ impl StateDir {
             .create(&tmp)
             .ctx(|| format!("create {}", tmp.display()))?;
         let claimed = write_atomic(
-            &tmp.join("owner"),
+            &tmp.join(OWNER_FILE),
             format!("{me} {my_start}\n").as_bytes(),
             0o600,
         )
@@ -214,7 +219,7 @@ impl StateDir {
     /// Records the running container, and writes the user's pid file if asked.
     pub fn record(&mut self, state: &State) -> Result<()> {
         let json = serde_json::to_vec(state).expect("state serialises without failure");
-        write_atomic(&self.dir.join("state.json"), &json, 0o600)?;
+        write_atomic(&self.dir.join(STATE_FILE), &json, 0o600)?;
         if let Some(path) = &state.pid_file {
             write_atomic(path, format!("{}\n", state.pid).as_bytes(), 0o644)?;
             self.pid_file = Some(path.clone());
@@ -310,6 +315,14 @@ impl Drop for StateDir {
     fn drop(&mut self) {
         if let Some(p) = &self.pid_file {
             let _ = fs::remove_file(p);
+        }
+        // The files this run wrote, by name, on every container's way out; a directory that
+        // holds anything else after all is emptied by listing it.
+        for name in [STATE_FILE, OWNER_FILE] {
+            let _ = fs::remove_file(self.dir.join(name));
+        }
+        if fs::remove_dir(&self.dir).is_ok() {
+            return;
         }
         if let Err(e) = remove_tree(&self.dir) {
             eprintln!("ns-exec: {e}");

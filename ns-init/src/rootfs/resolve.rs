@@ -99,6 +99,12 @@ fn real_dir(fd: OwnedFd, shown: &str) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// `path` as errors show it: its components from the root (`/dev/pts` for `dev//pts/`).
+fn shown(path: &str) -> String {
+    let shown: String = components(path).flat_map(|c| ["/", c]).collect();
+    if shown.is_empty() { "/".into() } else { shown }
+}
+
 /// Makes directory `name` in `parent` (an existing one is fine) and opens it without following
 /// links: a dangling link in the way, or one raced in after `mkdirat`, is refused.
 fn make_dir(parent: BorrowedFd<'_>, name: &str, shown: &str) -> Result<OwnedFd> {
@@ -119,6 +125,25 @@ fn make_dir(parent: BorrowedFd<'_>, name: &str, shown: &str) -> Result<OwnedFd> 
 
 /// Opens directory `path` in the root, creating it and its missing parents (`mkdir -p`).
 pub fn dir(root: BorrowedFd<'_>, path: &str, symlinks: Symlinks) -> Result<OwnedFd> {
+    // Most targets exist (the image's `/proc` and `/dev`), or only their last directory is
+    // missing (`/dev/pts` on our fresh `/dev`): one lookup of the whole path, under the rules
+    // the walk below applies one component at a time (a symlink anywhere fails it with
+    // `Refuse`), and the same checks of what it found or made. Any other failure takes the
+    // walk, which names the component at fault.
+    let flags = match symlinks {
+        Symlinks::InRoot => OFlag::O_DIRECTORY,
+        Symlinks::Refuse => OFlag::empty(),
+    };
+    match open(root, path, symlinks, flags) {
+        Ok(fd) => return real_dir(fd, &shown(path)),
+        Err(Errno::ENOENT) => {
+            if let Some((parent, name)) = split_last(path).filter(|(_, n)| *n != "..") {
+                let parent = dir(root, parent, symlinks)?;
+                return make_dir(parent.as_fd(), name, &shown(path));
+            }
+        }
+        Err(_) => {}
+    }
     let mut cur = root
         .try_clone_to_owned()
         .ctx(|| "dup the root fd".to_string())?;
