@@ -531,7 +531,6 @@ pub fn release_code_pages() {
 mod tests {
     use super::*;
 
-    /// The search finds what the sysctl says.
     /// Both kinds of contents arrive whole, read from the memfd's start: a file's from its own
     /// start whatever its fd's offset (a copy of the checked file, not of what is left of it).
     #[test]
@@ -562,6 +561,7 @@ mod tests {
         file
     }
 
+    /// The search finds what the sysctl says.
     #[test]
     fn the_last_capability_is_the_sysctls() {
         let sysctl = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").unwrap();
