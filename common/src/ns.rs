@@ -115,8 +115,8 @@ impl Namespace {
 /// `/sys` (sysfs shows the network namespace of the process that mounts it). The namespace
 /// belongs to this process's user namespace, as one made by the clone would.
 ///
-/// The process must be single-threaded (`unshare(CLONE_NEWNET)` changes the calling thread
-/// only). If it cannot return to its own network namespace, it is left in the new one and the
+/// Only the calling thread enters the new namespace (`unshare(CLONE_NEWNET)` is per thread),
+/// and only between two system calls. If it cannot return to its own network namespace, it is left in the new one and the
 /// error says so: the caller must not go on with host-side network work.
 pub fn make_net_namespace() -> Result<OwnedFd> {
     let own = || {

@@ -89,6 +89,172 @@ pub unsafe fn fork_into(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Fo
     }
 }
 
+/// A stack for a [`vfork_into`] child: anonymous memory with an inaccessible page below it,
+/// so running off its end faults instead of writing over whatever is mapped there.
+pub struct ChildStack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+/// The guard page below a [`ChildStack`].
+const GUARD: usize = 4096;
+
+impl ChildStack {
+    /// Reserves `size` bytes (plus the guard); pages cost memory only once the child uses them.
+    pub fn new(size: usize) -> Result<ChildStack, Errno> {
+        let len = size + GUARD;
+        // SAFETY: a new private anonymous mapping, placed by the kernel; nothing else uses it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let stack = ChildStack { base, len };
+        // SAFETY: the part above the guard page lies inside the mapping made above.
+        Errno::result(unsafe {
+            libc::mprotect(
+                base.cast::<u8>().add(GUARD).cast(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        })?;
+        Ok(stack)
+    }
+
+    /// The lowest usable address and the size above it.
+    fn span(&self) -> (u64, u64) {
+        (
+            (self.base as usize + GUARD) as u64,
+            (self.len - GUARD) as u64,
+        )
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping, which no child runs on any more (a vfork child is done
+        // with it once vfork_into returns).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+// SAFETY: the stack is plain memory that only the child of the thread holding it uses.
+unsafe impl Send for ChildStack {}
+
+/// Starts a child that shares this process's memory (`CLONE_VM | CLONE_VFORK`), in the new
+/// namespaces `flags` asks for (and in `cgroup`, a cgroup2 directory, as [`fork_into`] does),
+/// running `child(arg)` on `stack`. The calling thread sleeps until the child execs or exits,
+/// as with vfork(2); other threads run on. Before the child runs, the kernel stores its pid in
+/// `tid` and a pidfd for it (installed in this process's fd table) in `pidfd`, where another
+/// thread can read them once `tid` is non-zero. Returns the child's pid once the caller wakes.
+///
+/// No page table is copied, no page is copied on write and nothing is torn down at the child's
+/// exec, which is what a fork costs; the child does not get this process's later fds (its fd
+/// table is a copy, as with fork), nor its signal handlers.
+///
+/// # Safety
+/// `child` runs in this process's memory, with the calling thread's thread-local storage: it
+/// must not return, must end in an exec or `_exit` (never `exit`, which would run this
+/// process's atexit handlers), and may use only data that no other thread changes or frees
+/// before this function returns. `stack` must stay mapped until then.
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn vfork_into(
+    flags: u64,
+    cgroup: Option<BorrowedFd<'_>>,
+    stack: &ChildStack,
+    tid: &std::sync::atomic::AtomicI32,
+    pidfd: &std::sync::atomic::AtomicI32,
+    child: extern "C" fn(*mut libc::c_void) -> !,
+    arg: *mut libc::c_void,
+) -> Result<i32, Errno> {
+    let (low, size) = stack.span();
+    let mut args = CloneArgs {
+        flags: flags
+            | (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::CLONE_PARENT_SETTID)
+                as u64,
+        pidfd: pidfd.as_ptr() as u64,
+        parent_tid: tid.as_ptr() as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        // The child starts with its stack pointer at low + size (16-byte aligned: both are
+        // page multiples), so its first call sees the ABI's alignment.
+        stack: low,
+        stack_size: size,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    let ret: i64;
+    // SAFETY: `args` is a valid clone_args of the size passed, with a stack that stays mapped
+    // while the child can run (this thread sleeps until it execs or exits). The parent only
+    // gets rax back. The child returns from the syscall on the new stack with rax 0 and every
+    // other register as here: r12 and r13 (which the syscall preserves) carry `arg` and
+    // `child`, called with the C calling convention and no frame above it; it never returns
+    // (`ud2` would trap), per the caller's contract.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "xor ebp, ebp",
+            "mov rdi, r12",
+            "call r13",
+            "ud2",
+            "2:",
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &mut args as *mut CloneArgs,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            in("r12") arg,
+            in("r13") child as usize,
+            out("rcx") _,
+            out("r11") _,
+            options(nostack),
+        );
+    }
+    // The kernel's own convention (no libc wrapper here): -errno on failure.
+    if ret < 0 {
+        return Err(Errno::from_raw(-ret as i32));
+    }
+    Ok(ret as i32)
+}
+
+/// Sleeps while `word` holds `expected` (`FUTEX_WAIT`); returns on a wake, on a change, or on
+/// a signal. Callers loop on their condition.
+pub fn futex_wait(word: &std::sync::atomic::AtomicI32, expected: i32) {
+    // SAFETY: a futex wait on a live, aligned i32 of this process, with no timeout.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            std::ptr::null::<libc::timespec>(),
+        )
+    };
+}
+
+/// Wakes every thread (or vfork child) sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake(word: &std::sync::atomic::AtomicI32) {
+    // SAFETY: a futex wake on a live, aligned i32 of this process.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}
+
 /// Sends `sig` to the process behind `pidfd` (no pid-reuse race).
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
     // SAFETY: plain syscall on a borrowed, open fd; no pointers passed.

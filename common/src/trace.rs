@@ -51,6 +51,27 @@ pub fn init(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// A copy (a new fd) of this thread's trace file, for another thread to write the same trace
+/// ([`init_file`]); `None` when not tracing.
+pub fn duplicate() -> Result<Option<File>> {
+    SINK.with(|s| {
+        s.borrow()
+            .as_ref()
+            .map(|f| f.try_clone().ctx(|| "duplicate the trace file".to_string()))
+            .transpose()
+    })
+}
+
+/// Writes this thread's trace to `file` (from [`duplicate`]).
+pub fn init_file(file: File) {
+    SINK.with(|s| *s.borrow_mut() = Some(file));
+}
+
+/// Stops this thread's trace (closes its file).
+pub fn close() {
+    SINK.with(|s| *s.borrow_mut() = None);
+}
+
 /// Whether a trace is being written.
 pub fn enabled() -> bool {
     SINK.with(|s| s.borrow().is_some())

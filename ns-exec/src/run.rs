@@ -231,17 +231,12 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
                 },
             );
             drop((child_end, config_fd, log_fd, console));
-            spawned
+            spawned.map(spawn::Pending::Cloned)
         }
     };
-    let guard = ChildGuard(Some(spawned.inspect_err(|e| {
+    let pending = spawned.inspect_err(|e| {
         trace::record(STAGE, "clone", None, clone_start, trace::now_us(), Some(e))
-    })?));
-    drop(launch);
-    let pid = guard.child().pid.as_raw();
-    ns_log!("cloned {pid}");
-
-    trace::record(STAGE, "clone", None, clone_start, trace::now_us(), None);
+    })?;
     // A host-side failure below may be the child's doing (a child that failed its first steps
     // and exited has no start time): its own error, if it sent one, is the one to report.
     let command0 = args.command.first().map(|c| c.as_os_str());
@@ -251,15 +246,36 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             None => e.into(),
         }
     };
-    // The network namespace the clone did not make, first: the child needs it soonest (it
-    // joins it right before it mounts /sys), and the rest of the host side can follow.
-    if netns_beside {
-        let netns = trace::step(STAGE, "netns", None, || {
-            fault::point(STAGE, "netns")?;
-            common::ns::make_net_namespace()
-        })
-        .map_err(child_first)?;
-        parent.send_netns(netns.as_fd()).map_err(child_first)?;
+    // The network namespace the clone did not make, first, while the clone may still be under
+    // way (it needs no pid): the child needs it soonest (it joins it right before it mounts
+    // /sys), and the rest of the host side can follow.
+    let netns_start = trace::now_us();
+    let netns_sent = netns_beside.then(|| {
+        fault::point(STAGE, "netns")?;
+        let netns = common::ns::make_net_namespace()?;
+        parent.send_netns(netns.as_fd())
+    });
+    let netns_end = trace::now_us();
+    let guard = ChildGuard(Some(pending.started().inspect_err(|e| {
+        trace::record(STAGE, "clone", None, clone_start, trace::now_us(), Some(e))
+    })?));
+    // The child has its own copy of ns-dmz (and of the cgroup fd) now.
+    drop(launch);
+    let pid = guard.child().pid.as_raw();
+    ns_log!("cloned {pid}");
+    // The clone ends when ns-exec has the pid; the steps that overlapped it follow it in the
+    // trace, as in the plan, with their own times.
+    trace::record(STAGE, "clone", None, clone_start, trace::now_us(), None);
+    if let Some(sent) = netns_sent {
+        trace::record(
+            STAGE,
+            "netns",
+            None,
+            netns_start,
+            netns_end,
+            sent.as_ref().err(),
+        );
+        sent.map_err(child_first)?;
         ns_log!("network namespace made and sent");
     }
     // A name in use fails here as it would before the clone; the child, killed by the guard,

@@ -5,10 +5,34 @@
 //! of ns-init cost as much as the rest of its setup together (most of it glibc's start-up,
 //! which queries the CPU with `cpuid` over a hundred times: on a virtual machine each is a
 //! trap to the hypervisor). At the end the child execs the command through ns-dmz, which
-//! ns-exec copied into a sealed memfd (`mount_api::protected_program`): while the child runs, nothing but
-//! the child exists in its new pid namespace, and the exec of the command goes through ns-dmz,
-//! so a command re-entering `/proc/self/exe` reaches ns-dmz and never the host's ns-exec
-//! (CVE-2019-5736).
+//! ns-exec copied into a sealed memfd (`mount_api::protected_program`): while the child runs,
+//! nothing but the child exists in its new pid namespace, and the exec of the command goes
+//! through ns-dmz, so a command re-entering `/proc/self/exe` reaches ns-dmz and never the
+//! host's ns-exec (CVE-2019-5736).
+//!
+//! On x86_64 that child is cloned vfork-style: `CLONE_VM | CLONE_VFORK`, on a stack of its
+//! own, by a helper thread, while ns-exec's main thread goes on with the host side (the
+//! network namespace beside the clone, the name, the state, `go`) and asks
+//! [`Pending::started`] for the pid only when it needs it. A fork would copy ns-exec's page
+//! tables, then every page either process writes, then refault in the child the code it runs,
+//! and tear its copy down again at the exec of ns-dmz: about 50 page faults of 3 to 4 us each
+//! on the machine the benchmarks run on, and a tenth of a bare container's start
+//! (bench/README.md).
+//! What the design asks:
+//!
+//! - the child runs in ns-exec's memory, so it uses only its [`Job`]: copies of the config and
+//!   command and the fds it takes over, owned by the helper thread, which sleeps in the clone
+//!   until the child has exec'd or exited and only then drops them; the main thread never
+//!   touches them;
+//! - the child has the helper thread's thread-local storage (its log and trace sinks), not the
+//!   main thread's, and ends in an exec or `_exit`, never in `exit` (which would run ns-exec's
+//!   atexit handlers) nor in a return;
+//! - its fd table and signal handlers are its own copies, as with fork: the fds ns-exec opens
+//!   later never reach it;
+//! - its parent-death signal is tied to the thread that cloned it, so the helper thread then
+//!   sleeps for good (its stack is 64 KiB): the container dies with ns-exec, not with a thread.
+//!
+//! Elsewhere the child is forked as before.
 //!
 //! With `--init` ([`spawn`]), the child execs that ns-init program instead. Everything it needs
 //! (argv, environment, the fds at their protocol numbers) is built before `clone3`, so the
@@ -27,8 +51,10 @@ use nix::fcntl::{FcntlArg, fcntl};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use common::config::Config;
 use common::fault::ENV_FAULT;
@@ -51,6 +77,55 @@ pub struct Child {
     pub pid: Pid,
     /// A pidfd for it: signals and waits without pid-reuse races.
     pub pidfd: OwnedFd,
+}
+
+/// The container's first process: cloned, or being cloned by a helper thread
+/// ([`spawn_built_in`]); [`Pending::started`] gives the [`Child`] either way.
+pub enum Pending {
+    /// Cloned already.
+    Cloned(Child),
+    /// Being cloned; `what` names the clone for its error.
+    Cloning { outcome: Arc<Outcome>, what: String },
+}
+
+/// Where a helper thread's clone leaves its outcome for the main thread.
+#[derive(Default)]
+pub struct Outcome {
+    /// The child's pid, which the kernel stores before the child runs (the child then wakes
+    /// the main thread); -1 when the clone failed. 0 until either.
+    tid: AtomicI32,
+    /// The pidfd the kernel stored (in this process's fd table) with the pid.
+    pidfd: AtomicI32,
+    /// The clone's errno, when it failed.
+    errno: AtomicI32,
+}
+
+impl Pending {
+    /// Waits until the child runs (or its clone failed), and returns it.
+    pub fn started(self) -> Result<Child> {
+        let (outcome, what) = match self {
+            Pending::Cloned(child) => return Ok(child),
+            Pending::Cloning { outcome, what } => (outcome, what),
+        };
+        loop {
+            match outcome.tid.load(Ordering::Acquire) {
+                0 => sys::futex_wait(&outcome.tid, 0),
+                -1 => {
+                    let errno = Errno::from_raw(outcome.errno.load(Ordering::Acquire));
+                    return Err(Error::sys(what, errno));
+                }
+                pid => {
+                    let raw = outcome.pidfd.load(Ordering::Acquire);
+                    return Ok(Child {
+                        pid: Pid::from_raw(pid),
+                        // SAFETY: with CLONE_PIDFD the kernel installed this fd for us, and
+                        // nothing else owns it.
+                        pidfd: unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) },
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The fds ns-init gets, at [`SYNC_FD`], [`CONFIG_FD`], [`LOG_FD`] and [`CONSOLE_FD`].
@@ -82,51 +157,251 @@ pub struct BuiltIn<'a> {
     pub cloned: Cloned,
 }
 
-/// Clones the child into `flags`'s namespaces (into `cgroup`, a cgroup2 directory, when
-/// given), where it runs ns-init's setup for `config` and execs `command` through ns-dmz.
-/// Returns once the child exists; the parent's copies of `fds`' owned fds are closed then.
+/// What the built-in child runs with: its own copies of the config and command, the fds it
+/// takes over, and the numbers of two fds the parent keeps open until [`Pending::started`]
+/// returns (by then the child has its own copies, in its own fd table).
+struct Job {
+    config: Config,
+    command: Vec<OsString>,
+    sync: SyncSocket,
+    log: Option<OwnedFd>,
+    console: Option<OwnedFd>,
+    /// The parent's end of the sync socket, which the child closes.
+    parent: RawFd,
+    /// ns-dmz, protected.
+    dmz: RawFd,
+    cloned: Cloned,
+}
+
+/// How much stack the built-in child gets (reserved, not committed: it costs only the pages
+/// the child touches).
+#[cfg(target_arch = "x86_64")]
+const CHILD_STACK: usize = 8 << 20;
+
+/// The stack of the thread that clones the built-in child (which runs on a stack of its own).
+#[cfg(target_arch = "x86_64")]
+const HELPER_STACK: usize = 64 << 10;
+
+/// Starts cloning the child into `flags`'s namespaces (into `cgroup`, a cgroup2 directory,
+/// when given), where it runs ns-init's setup for `config` and execs `command` through ns-dmz.
+///
+/// On x86_64 a helper thread clones it with `CLONE_VM | CLONE_VFORK` (the module
+/// documentation says why) and returns at once; the caller goes on with its host side and
+/// calls [`Pending::started`] when it needs the pid. `fds.parent`, `fds.dmz` and `cgroup` must
+/// stay open until then; the parent's copies of `fds`' owned fds are closed once the child has
+/// exec'd or exited. Elsewhere the child is forked, and cloned on return.
 pub fn spawn_built_in(
     config: &Config,
     command: &[OsString],
     flags: CloneFlags,
     cgroup: Option<&OwnedFd>,
     fds: BuiltIn<'_>,
-) -> Result<Child> {
-    // SAFETY: ns-exec is single-threaded, so the child is a whole copy of it, with no lock
-    // held by a thread that does not exist in it; it never returns from this branch.
-    match unsafe { sys::fork_into(flags.bits() as u64, cgroup.map(|fd| fd.as_fd())) }
-        .map_err(|e| Error::sys(format!("clone into new namespaces ({flags:?})"), e))?
+) -> Result<Pending> {
+    let job = Job {
+        config: config.clone(),
+        command: command.to_vec(),
+        sync: fds.sync,
+        log: fds.log,
+        console: fds.console,
+        parent: fds.parent.as_fd().as_raw_fd(),
+        dmz: fds.dmz.as_raw_fd(),
+        cloned: fds.cloned,
+    };
+    let what = format!("clone into new namespaces ({flags:?})");
+    clone_built_in(
+        job,
+        flags.bits() as u64,
+        cgroup.map(|fd| fd.as_raw_fd()),
+        what,
+    )
+}
+
+/// The vfork-style clone, in a helper thread (see [`spawn_built_in`]).
+#[cfg(target_arch = "x86_64")]
+fn clone_built_in(job: Job, flags: u64, cgroup: Option<RawFd>, what: String) -> Result<Pending> {
+    let stack = sys::ChildStack::new(CHILD_STACK)
+        .map_err(|e| Error::sys("map the container's first stack", e))?;
+    // The child writes its trace lines through the helper's thread-local trace file.
+    let trace = common::trace::duplicate()?;
+    let outcome = Arc::new(Outcome::default());
+    let shared = Arc::clone(&outcome);
+    std::thread::Builder::new()
+        .stack_size(HELPER_STACK)
+        .spawn(move || clone_in_helper(job, stack, trace, flags, cgroup, &shared))
+        .map_err(|e| Error::io("start the thread that clones the container", e))?;
+    Ok(Pending::Cloning { outcome, what })
+}
+
+/// The fork, elsewhere (see [`spawn_built_in`]).
+#[cfg(not(target_arch = "x86_64"))]
+fn clone_built_in(job: Job, flags: u64, cgroup: Option<RawFd>, what: String) -> Result<Pending> {
+    // SAFETY: the cgroup fd stays open for the call (the caller's contract).
+    let cgroup = cgroup.map(|fd| unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) });
+    // SAFETY: ns-exec is single-threaded here, so the child is a whole copy of it, with no
+    // lock held by a thread that does not exist in it; it never returns from this branch.
+    match unsafe { sys::fork_into(flags, cgroup) }.map_err(|e| Error::sys(what, e))? {
+        Forked::Parent(pid, pidfd) => Ok(Pending::Cloned(Child { pid, pidfd })),
+        Forked::Child => built_in_child(&job.config, &job.command, job.owned(), &job, None),
+    }
+}
+
+/// The helper thread: clones the child, which runs [`vfork_child`] in this process's memory
+/// while this thread sleeps; once the child has exec'd (or exited), closes this process's
+/// copies of the fds only the child may hold, and then sleeps for good. It must outlive the
+/// container: the child's parent-death signal is tied to the thread that cloned it.
+#[cfg(target_arch = "x86_64")]
+fn clone_in_helper(
+    job: Job,
+    stack: sys::ChildStack,
+    trace: Option<std::fs::File>,
+    flags: u64,
+    cgroup: Option<RawFd>,
+    outcome: &Outcome,
+) {
+    if let Some(file) = trace {
+        common::trace::init_file(file);
+    }
+    // The child may die at any point before its exec (killed by ns-exec's guard on a host-side
+    // failure, by the OOM killer, ...), and what it holds in this process's memory then is
+    // never given back. So it must take no lock the rest of ns-exec needs: the malloc arena it
+    // allocates in is this thread's, assigned here rather than by its first allocation (which
+    // takes the allocator's global list lock), and the thread-local log and trace register
+    // their destructors here (which takes the C library's loader lock, as exit() does). It
+    // frees only what it allocated, prints nothing (the standard streams have locks), and
+    // this thread touches neither its heap nor its thread-locals after the clone.
+    drop(Vec::<u8>::with_capacity(64));
+    let _ = (common::log::enabled(), common::trace::enabled());
+    let dumpable = sys::prctl(libc::PR_GET_DUMPABLE, 0, 0).unwrap_or(1);
+    let arg = ChildArg {
+        job: &job,
+        tid: &outcome.tid,
+    };
+    // SAFETY: the cgroup fd stays open until `started` returns, after this clone (caller's
+    // contract). `vfork_child` never returns and ends in an exec or _exit; it uses only `job`
+    // (owned by this thread, unchanged until the clone returns) and this thread's
+    // thread-local storage (unused meanwhile: this thread sleeps), and `stack` outlives it.
+    let cloned = unsafe {
+        let cgroup = cgroup.map(|fd| std::os::fd::BorrowedFd::borrow_raw(fd));
+        sys::vfork_into(
+            flags,
+            cgroup,
+            &stack,
+            &outcome.tid,
+            &outcome.pidfd,
+            vfork_child,
+            &arg as *const ChildArg as *mut libc::c_void,
+        )
+    };
+    if let Err(e) = cloned {
+        outcome.errno.store(e as i32, Ordering::Release);
+        outcome.tid.store(-1, Ordering::Release);
+        sys::futex_wake(&outcome.tid);
+        return;
+    }
+    // The child has exec'd or died; the kernel stored its pid before it ran. Wake the main
+    // thread here too: a child killed before its first instruction never did.
+    sys::futex_wake(&outcome.tid);
+    // Close this process's copies of the fds only it may hold
+    // (by number: the job, and this thread's log, which the child set up with one of them,
+    // are left as they are, see above); its stack is unmapped, and its non-dumpable mark,
+    // which was on this process's memory, taken back.
+    let log = job.log.as_ref().map(|fd| fd.as_raw_fd());
+    let console = job.console.as_ref().map(|fd| fd.as_raw_fd());
+    for fd in [Some(job.sync.fd().as_raw_fd()), log, console]
+        .into_iter()
+        .flatten()
     {
-        Forked::Parent(pid, pidfd) => Ok(Child { pid, pidfd }),
-        Forked::Child => built_in_child(config, command, fds),
+        // SAFETY: these fds are the job's, closed once here and never used again: the job is
+        // forgotten below, never dropped.
+        unsafe { libc::close(fd) };
+    }
+    std::mem::forget(job);
+    drop(stack);
+    let _ = sys::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong, 0);
+    loop {
+        std::thread::park();
+    }
+}
+
+/// What [`vfork_child`] gets: the job, and where to wake the main thread.
+#[cfg(target_arch = "x86_64")]
+struct ChildArg<'a> {
+    job: &'a Job,
+    tid: &'a AtomicI32,
+}
+
+/// The vfork child's entry (see [`sys::vfork_into`]).
+#[cfg(target_arch = "x86_64")]
+extern "C" fn vfork_child(arg: *mut libc::c_void) -> ! {
+    // SAFETY: `arg` is the helper's ChildArg, alive and unchanged until this child is gone.
+    let arg = unsafe { &*(arg as *const ChildArg) };
+    built_in_child(
+        &arg.job.config,
+        &arg.job.command,
+        arg.job.owned(),
+        arg.job,
+        Some(arg.tid),
+    )
+}
+
+/// The fds a [`Job`] hands the child.
+struct Owned {
+    sync: SyncSocket,
+    log: Option<OwnedFd>,
+    console: Option<OwnedFd>,
+}
+
+impl Job {
+    /// This child's own copies of the job's fds. The child's fd table is a copy of the
+    /// parent's, so the numbers are its own to close; the job's values close the parent's
+    /// copies (a vfork child never drops them: it execs or `_exit`s).
+    fn owned(&self) -> Owned {
+        // SAFETY: bitwise copies of fd owners (plain integers), used only in the child, which
+        // owns those numbers in its own fd table; see above.
+        unsafe {
+            Owned {
+                sync: std::ptr::read(&self.sync),
+                log: std::ptr::read(&self.log),
+                console: std::ptr::read(&self.console),
+            }
+        }
     }
 }
 
 /// The child of [`spawn_built_in`]: ns-init, without an exec.
-fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! {
-    let BuiltIn {
-        sync,
-        parent,
-        log,
-        console,
-        dmz,
-        cloned,
-    } = fds;
+///
+/// `started`, for a vfork child: the word to wake ns-exec's main thread on, which may be
+/// waiting for the pid (the kernel stored it before this child ran).
+fn built_in_child(
+    config: &Config,
+    command: &[OsString],
+    fds: Owned,
+    job: &Job,
+    started: Option<&AtomicI32>,
+) -> ! {
+    let Owned { sync, log, console } = fds;
     // SAFETY: the parent's end is a copy this process owns and never uses; the SyncSocket
     // value that names it is the parent's, never dropped here (this function never returns).
-    unsafe { libc::close(parent.as_fd().as_raw_fd()) };
+    unsafe { libc::close(job.parent) };
     if let Some(log) = log {
         common::log::init(std::fs::File::from(log), INIT_STAGE);
     }
     let mut host = Host::Socket(sync);
-    // Until its exec this process is a copy of ns-exec, and `/proc/PID/exe` names the host's
+    let cloned_point = common::fault::point(INIT_STAGE, "cloned");
+    if let Some(word) = started {
+        sys::futex_wake(word);
+    }
+    // Until its exec this process runs ns-exec's code, and `/proc/PID/exe` names the host's
     // ns-exec: non-dumpable, no process without CAP_SYS_PTRACE can open that link (a process
     // of another container sharing the host's pid namespace, when this one has none of its
     // own). The exec of ns-dmz makes it dumpable again, with ns-dmz's sealed copy as exe.
     // The container dies with ns-exec. EOF on the sync socket covers the case where ns-exec
     // died before this line ran: the child then aborts instead of waiting for a `go`.
-    let armed = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)
-        .map_err(|e| Error::sys("make the child non-dumpable", e))
+    let armed = cloned_point
+        .and_then(|()| {
+            sys::prctl(libc::PR_SET_DUMPABLE, 0, 0)
+                .map_err(|e| Error::sys("make the child non-dumpable", e))
+        })
         .and_then(|_| {
             sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0)
                 .map_err(|e| Error::sys("set the parent-death signal", e))
@@ -142,11 +417,16 @@ fn built_in_child(config: &Config, command: &[OsString], fds: BuiltIn<'_>) -> ! 
             let socket = host
                 .socket()
                 .map(|s| unsafe { std::os::fd::BorrowedFd::borrow_raw(s.fd().as_raw_fd()) });
+            // SAFETY: ns-dmz stays open in the parent until `started` returns, so this child's
+            // copy of it exists, and nothing in this child closes it.
+            let dmz = unsafe { std::os::fd::BorrowedFd::borrow_raw(job.dmz) };
             let launcher = Launcher::Dmz {
-                program: dmz.as_fd(),
+                program: dmz,
                 report: socket,
             };
-            match setup_and_exec(config, command, console, None, &mut host, &launcher, cloned) {
+            match setup_and_exec(
+                config, command, console, None, &mut host, &launcher, job.cloned,
+            ) {
                 Err(e) => e,
                 Ok(never) => match never {},
             }
