@@ -116,8 +116,9 @@ impl Namespace {
 /// belongs to this process's user namespace, as one made by the clone would.
 ///
 /// Only the calling thread enters the new namespace (`unshare(CLONE_NEWNET)` is per thread),
-/// and only between two system calls. If it cannot return to its own network namespace, it is left in the new one and the
-/// error says so: the caller must not go on with host-side network work.
+/// and only between two system calls. If it cannot return to its own network namespace, it is
+/// left in the new one and the error says so: the caller must not go on with host-side
+/// network work.
 pub fn make_net_namespace() -> Result<OwnedFd> {
     let own = || {
         open(

@@ -255,6 +255,28 @@ pub fn futex_wake(word: &std::sync::atomic::AtomicI32) {
     };
 }
 
+/// `setgroups(2)` for this task alone. glibc's wrappers of the credential calls change every
+/// thread of a multi-threaded process (taking a lock of its thread list and signalling each
+/// thread): what a thread of a program wants, never what ns-exec's vfork-style child wants,
+/// which runs in the memory of a multi-threaded ns-exec (spawn.rs) and must take no lock of it.
+pub fn set_groups(groups: &[u32]) -> Result<(), Errno> {
+    // SAFETY: a pointer to `groups.len()` gids, read by the kernel during the call.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })
+        .map(drop)
+}
+
+/// `setresgid(gid, gid, gid)` for this task alone (see [`set_groups`]).
+pub fn set_all_gids(gid: u32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }).map(drop)
+}
+
+/// `setresuid(uid, uid, uid)` for this task alone (see [`set_groups`]).
+pub fn set_all_uids(uid: u32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    Errno::result(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }).map(drop)
+}
+
 /// Sends `sig` to the process behind `pidfd` (no pid-reuse race).
 pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> Result<(), Errno> {
     // SAFETY: plain syscall on a borrowed, open fd; no pointers passed.

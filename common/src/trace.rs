@@ -67,11 +67,6 @@ pub fn init_file(file: File) {
     SINK.with(|s| *s.borrow_mut() = Some(file));
 }
 
-/// Stops this thread's trace (closes its file).
-pub fn close() {
-    SINK.with(|s| *s.borrow_mut() = None);
-}
-
 /// Whether a trace is being written.
 pub fn enabled() -> bool {
     SINK.with(|s| s.borrow().is_some())

@@ -67,6 +67,31 @@ extern "C" fn main(
     // SAFETY: setting a disposition to SIG_IGN has no handler to race with.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     common::sys::standard_fds_open();
+    // The thread that clones the container gets a malloc arena of its own, which its child
+    // allocates in (spawn.rs): never the main thread's, whatever MALLOC_ARENA_MAX says.
+    // SAFETY: mallopt before any other thread exists.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 2) };
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if spawn::in_vfork_child() {
+            // In ns-exec's memory (spawn.rs): no standard error lock, no abort().
+            let payload = info.payload();
+            let what = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic");
+            let at = info
+                .location()
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            let line = format!("ns-init: internal error{at}: {what}\n");
+            // SAFETY: a write of our own buffer to fd 2.
+            unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+            common::sys::exit_now(common::exit::FAILED);
+        }
+        default_hook(info)
+    }));
     ns_exec_main()
 }
 

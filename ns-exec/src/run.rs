@@ -114,6 +114,8 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         return show_plan(&args, &config, &name, show);
     }
     let mut signals = Signals::block(config.tty)?;
+    // Before any child runs in ns-exec's memory (spawn.rs): its fault points then take no lock.
+    fault::init();
     if let Some(path) = &args.log {
         common::log::init(open_log(path)?, "ns-exec");
     }

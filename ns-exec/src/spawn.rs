@@ -27,8 +27,15 @@
 //! - the child has the helper thread's thread-local storage (its log and trace sinks), not the
 //!   main thread's, and ends in an exec or `_exit`, never in `exit` (which would run ns-exec's
 //!   atexit handlers) nor in a return;
-//! - its fd table and signal handlers are its own copies, as with fork: the fds ns-exec opens
-//!   later never reach it;
+//! - its fd table and signal handlers are its own copies, as with fork (fds the main thread
+//!   opens while the clone is under way may be in its copy: all are close-on-exec, and
+//!   ns-init marks every fd above 2 close-on-exec before the exec anyway);
+//! - it takes no lock the rest of ns-exec needs, since it may be killed anywhere before its
+//!   exec and would never give it back (see [`clone_in_helper`]); a panic in it writes one
+//!   line and `_exit`s (ns-exec's panic hook, [`in_vfork_child`]), never reaching the
+//!   standard error's lock or `abort`. The kernel never picks it as an OOM victim while it
+//!   shares ns-exec's memory (its allocations are charged to ns-exec's memory cgroup); a
+//!   failing allocation of its setup in the container's cgroup is an error it reports;
 //! - its parent-death signal is tied to the thread that cloned it, so the helper thread then
 //!   sleeps for good (its stack is 64 KiB): the container dies with ns-exec, not with a thread.
 //!
@@ -80,7 +87,9 @@ pub struct Child {
 }
 
 /// The container's first process: cloned, or being cloned by a helper thread
-/// ([`spawn_built_in`]); [`Pending::started`] gives the [`Child`] either way.
+/// ([`spawn_built_in`]); [`Pending::started`] gives the [`Child`] either way, and must be
+/// called on every path: only the `Child` kills the process on a failure.
+#[must_use]
 pub enum Pending {
     /// Cloned already.
     Cloned(Child),
@@ -269,7 +278,7 @@ fn clone_in_helper(
     // their destructors here (which takes the C library's loader lock, as exit() does). It
     // frees only what it allocated, prints nothing (the standard streams have locks), and
     // this thread touches neither its heap nor its thread-locals after the clone.
-    drop(Vec::<u8>::with_capacity(64));
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(64)));
     let _ = (common::log::enabled(), common::trace::enabled());
     let dumpable = sys::prctl(libc::PR_GET_DUMPABLE, 0, 0).unwrap_or(1);
     let arg = ChildArg {
@@ -317,10 +326,25 @@ fn clone_in_helper(
     }
     std::mem::forget(job);
     drop(stack);
-    let _ = sys::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong, 0);
+    // 2 (suid_dumpable's "root only") cannot be set back; ns-exec is never started so.
+    if dumpable <= 1 {
+        let _ = sys::prctl(libc::PR_SET_DUMPABLE, dumpable as libc::c_ulong, 0);
+    }
     loop {
         std::thread::park();
     }
+}
+
+thread_local! {
+    /// Set in a vfork child, which has the helper thread's thread-local storage.
+    static IN_VFORK_CHILD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this is the vfork-style child of [`spawn_built_in`], before its exec: ns-exec's
+/// panic hook must then not take the standard error's lock nor `abort` (main.rs).
+#[cfg_attr(test, allow(dead_code))]
+pub fn in_vfork_child() -> bool {
+    IN_VFORK_CHILD.with(|c| c.get())
 }
 
 /// What [`vfork_child`] gets: the job, and where to wake the main thread.
@@ -335,6 +359,7 @@ struct ChildArg<'a> {
 extern "C" fn vfork_child(arg: *mut libc::c_void) -> ! {
     // SAFETY: `arg` is the helper's ChildArg, alive and unchanged until this child is gone.
     let arg = unsafe { &*(arg as *const ChildArg) };
+    IN_VFORK_CHILD.with(|c| c.set(true));
     built_in_child(
         &arg.job.config,
         &arg.job.command,

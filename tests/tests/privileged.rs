@@ -1254,9 +1254,10 @@ fn a_failure_at_any_setup_step_cleans_up() {
 /// must never be left waiting for it, nor hang on anything it held. First the sharpest case:
 /// killed before its first step (`ns-init:cloned:kill`), with no network namespace for
 /// ns-exec to make meanwhile, so ns-exec is already waiting for its pid: 125, one line.
-/// Then killed at spread-out moments of its setup, 60 times: every run ends with 0 (the
-/// command ran first), 125 or 137, within the harness's time limit. Nothing is left behind
-/// (the fixture checks).
+/// A panic in it (`panic`, before its first step and after its root filesystem) is one line
+/// on stderr and 125, never a hang on the lock of ns-exec's standard error. Then killed at
+/// spread-out moments of its setup, 60 times: every run ends with 0 (the command ran first),
+/// 125 or 137, within the harness's time limit. Nothing is left behind (the fixture checks).
 #[test]
 fn killing_the_first_process_anywhere_in_its_setup_never_hangs_ns_exec() {
     let fx = fixture();
@@ -1271,6 +1272,21 @@ fn killing_the_first_process_anywhere_in_its_setup_never_hangs_ns_exec() {
         assert!(out.error_line().starts_with("ns-exec: "), "{}", out.dump());
     }
     fx.edit_config(|c| *c = config);
+    for step in ["cloned", "after-rootfs"] {
+        let out = fx
+            .exec(&["true"])
+            .env("NS_FAULT", format!("ns-init:{step}:panic"))
+            .run();
+        out.expect_code(125);
+        let wanted = format!("ns-init: {step}: panic injected by NS_FAULT");
+        assert!(
+            out.stderr
+                .lines()
+                .any(|l| l.starts_with("ns-init: internal error at ") && l.ends_with(&wanted)),
+            "{}",
+            out.dump()
+        );
+    }
     for i in 0..60u64 {
         let running = fx.exec(&["true"]).spawn();
         // 0 to 3 ms: from before the clone to after the command's exec.

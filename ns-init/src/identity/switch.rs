@@ -9,7 +9,7 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::sys::prctl;
 use nix::sys::signal::Signal;
-use nix::unistd::{Gid, Pid, Uid};
+use nix::unistd::Pid;
 
 use common::caps::{self, CapSet};
 use common::sys::{self, CapSets};
@@ -205,14 +205,12 @@ fn drop_bounding(keep: CapSet, last: u8) -> Result<()> {
 /// `setgroups` (always, even empty, so the caller's groups never reach the command), then
 /// `setresgid`, then `setresuid`: once uid 0 is left, the gid can no longer be changed.
 fn switch_ids(id: &Identity) -> Result<()> {
-    let groups: Vec<Gid> = id.groups.iter().map(|&g| Gid::from_raw(g)).collect();
-    if let Err(e) = nix::unistd::setgroups(&groups) {
+    // System calls of this task alone (common::sys::set_groups says why).
+    if let Err(e) = common::sys::set_groups(&id.groups) {
         return Err(setgroups_error(&id.groups, e));
     }
-    let gid = Gid::from_raw(id.gid);
-    nix::unistd::setresgid(gid, gid, gid).ctx(|| format!("setresgid {}", id.gid))?;
-    let uid = Uid::from_raw(id.uid);
-    nix::unistd::setresuid(uid, uid, uid).ctx(|| format!("setresuid {}", id.uid))?;
+    common::sys::set_all_gids(id.gid).ctx(|| format!("setresgid {}", id.gid))?;
+    common::sys::set_all_uids(id.uid).ctx(|| format!("setresuid {}", id.uid))?;
     Ok(())
 }
 
