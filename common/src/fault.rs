@@ -77,7 +77,12 @@ pub fn point(stage: &str, step: &str) -> Result<()> {
             nix::unistd::pause();
         },
         Some(Action::Kill) => {
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            // kill(getpid()), not raise(): glibc's raise signals the thread its thread
+            // descriptor names, which in ns-exec's vfork-style child (spawn.rs) is the thread
+            // that cloned it. The first process of a pid namespace ignores a SIGKILL of its
+            // own (the kernel protects it), and exits 125 here instead.
+            let _ =
+                nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
             crate::sys::exit_now(crate::exit::FAILED)
         }
         Some(Action::Panic) => panic!("{stage}: {step}: panic injected by NS_FAULT"),

@@ -239,15 +239,7 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     let pending = spawned.inspect_err(|e| {
         trace::record(STAGE, "clone", None, clone_start, trace::now_us(), Some(e))
     })?;
-    // A host-side failure below may be the child's doing (a child that failed its first steps
-    // and exited has no start time): its own error, if it sent one, is the one to report.
     let command0 = args.command.first().map(|c| c.as_os_str());
-    let child_first = |e: Error| -> Failure {
-        match parent.pending_error(command0) {
-            Some(wire) => Failure::from_wire(wire),
-            None => e.into(),
-        }
-    };
     // The network namespace the clone did not make, first, while the clone may still be under
     // way (it needs no pid): the child needs it soonest (it joins it right before it mounts
     // /sys), and the rest of the host side can follow.
@@ -263,6 +255,24 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
     })?));
     // The child has its own copy of ns-dmz (and of the cgroup fd) now.
     drop(launch);
+    // A host-side failure below may be the child's doing (a child that failed its first steps
+    // and exited has no start time): its own error, if it sent one, is the one to report, and
+    // else how it ended, if it did (killed, by the OOM killer say); `within_ms` when it is
+    // known to be on its way out.
+    let child_ended = |e: Error, within_ms: u16| -> Failure {
+        if let Some(wire) = parent.pending_error(command0) {
+            return Failure::from_wire(wire);
+        }
+        match wait::ended(guard.child().pidfd.as_fd(), within_ms) {
+            Some(how) => Error::msg(
+                "the container's first process",
+                format!("{how} before it was ready"),
+            )
+            .into(),
+            None => e.into(),
+        }
+    };
+    let child_first = |e: Error| child_ended(e, 0);
     let pid = guard.child().pid.as_raw();
     ns_log!("cloned {pid}");
     // The clone ends when ns-exec has the pid; the steps that overlapped it follow it in the
@@ -349,7 +359,8 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
         .map_err(|err| match reported.take() {
             // Printed under the stage that failed (ns-init), not ns-exec.
             Some(wire) => Failure::from_wire(wire),
-            None => err.into(),
+            // The child went away instead of announcing itself.
+            None => child_ended(err, 1000),
         })
     };
     if let Err(f) = release() {

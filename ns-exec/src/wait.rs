@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use common::{Context, Error, Result, exit, ns_log, sys};
@@ -166,6 +166,25 @@ pub fn reap(pidfd: BorrowedFd<'_>) -> Result<i32> {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(Error::sys("wait for the container", e)),
         }
+    }
+}
+
+/// How the process behind `pidfd` ended (`exited with status 1`, `was killed by SIGKILL`), if it
+/// has or does within `within_ms` (for a process known to be on its way out: its end of the
+/// sync socket closes before it has finished exiting); it is left to be collected.
+pub fn ended(pidfd: BorrowedFd<'_>, within_ms: u16) -> Option<String> {
+    if within_ms > 0 {
+        // The pidfd turns readable once the process has exited; EINTR just ends the wait.
+        let _ = poll(
+            &mut [PollFd::new(pidfd, PollFlags::POLLIN)],
+            PollTimeout::from(within_ms),
+        );
+    }
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::PIDFd(pidfd), flags) {
+        Ok(WaitStatus::Exited(_, code)) => Some(format!("exited with status {code}")),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(format!("was killed by {sig:?}")),
+        _ => None,
     }
 }
 

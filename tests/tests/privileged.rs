@@ -1252,8 +1252,9 @@ fn a_failure_at_any_setup_step_cleans_up() {
 /// The container's first process runs ns-exec's code in ns-exec's memory until its exec
 /// (spawn.rs), and may be killed at any point of that (by an OOM kill, by a user): ns-exec
 /// must never be left waiting for it, nor hang on anything it held. First the sharpest case:
-/// killed before its first step (`ns-init:cloned:kill`), with no network namespace for
-/// ns-exec to make meanwhile, so ns-exec is already waiting for its pid: 125, one line.
+/// killed before its first step (paused there with `ns-init:cloned:pause`), with no network
+/// namespace for ns-exec to make meanwhile, so ns-exec is already waiting for its pid: 125,
+/// and one line that says how it ended.
 /// A panic in it (`panic`, before its first step and after its root filesystem) is one line
 /// on stderr and 125, never a hang on the lock of ns-exec's standard error. Then killed at
 /// spread-out moments of its setup, 60 times: every run ends with 0 (the command ran first),
@@ -1263,13 +1264,45 @@ fn killing_the_first_process_anywhere_in_its_setup_never_hangs_ns_exec() {
     let fx = fixture();
     let config = fx.config();
     fx.edit_config(|c| c["namespaces"] = json!(["NEWNS", "NEWUTS", "NEWIPC", "NEWPID"]));
-    for _ in 0..5 {
-        let out = fx
+    let children = |ns_exec: i32| -> Vec<i32> {
+        fs::read_dir(format!("/proc/{ns_exec}/task"))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+                    .flat_map(|text| {
+                        text.split_whitespace()
+                            .filter_map(|p| p.parse().ok())
+                            .collect::<Vec<i32>>()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A pid of ns-exec's own child, which it has not reaped: not reused meanwhile.
+    let kill = |pid: i32| {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    };
+    for _ in 0..3 {
+        let running = fx
             .exec(&["true"])
-            .env("NS_FAULT", "ns-init:cloned:kill")
-            .run();
+            .env("NS_FAULT", "ns-init:cloned:pause")
+            .spawn();
+        let paused = loop {
+            if let Some(&pid) = children(running.pid()).first() {
+                break pid;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        kill(paused);
+        let out = running.wait();
         out.expect_code(125);
-        assert!(out.error_line().starts_with("ns-exec: "), "{}", out.dump());
+        assert_eq!(
+            out.error_line(),
+            "ns-exec: the container's first process: was killed by SIGKILL before it was ready",
+            "{}",
+            out.dump()
+        );
     }
     fx.edit_config(|c| *c = config);
     for step in ["cloned", "after-rootfs"] {
@@ -1291,23 +1324,7 @@ fn killing_the_first_process_anywhere_in_its_setup_never_hangs_ns_exec() {
         let running = fx.exec(&["true"]).spawn();
         // 0 to 3 ms: from before the clone to after the command's exec.
         std::thread::sleep(Duration::from_micros(i * 50));
-        let children: Vec<i32> = fs::read_dir(format!("/proc/{}/task", running.pid()))
-            .map(|tasks| {
-                tasks
-                    .flatten()
-                    .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
-                    .flat_map(|text| {
-                        text.split_whitespace()
-                            .filter_map(|p| p.parse().ok())
-                            .collect::<Vec<i32>>()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        for pid in children {
-            // A pid of ns-exec's own child, which it has not reaped: not reused meanwhile.
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-        }
+        children(running.pid()).into_iter().for_each(kill);
         let out = running.wait();
         assert!(
             matches!(out.code(), 0 | 125 | 137),
