@@ -159,6 +159,39 @@ impl ProcId {
         }
     }
 
+    /// Waits, bounded by `timeout`, until the process runs the program `comm` (its exec is
+    /// done: the pid file is written before the container's command starts); returns whether
+    /// it does.
+    pub fn wait_running(&self, comm: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now = fs::read_to_string(format!("/proc/{}/comm", self.pid)).unwrap_or_default();
+            if now.trim_end() == comm {
+                return true;
+            }
+            if !self.exists() || Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits, bounded by `timeout`, until the process sleeps in `pause()` (an `NS_FAULT` pause
+    /// point: its kernel wait channel names pause or sigsuspend); returns whether it does.
+    pub fn wait_paused(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let wchan = fs::read_to_string(format!("/proc/{}/wchan", self.pid)).unwrap_or_default();
+            if wchan.contains("pause") || wchan.contains("sigsuspend") {
+                return true;
+            }
+            if !self.exists() || Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
     /// Waits, bounded by `timeout`, until the process is gone; returns whether it is.
     pub fn wait_gone(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

@@ -592,6 +592,7 @@ fn sigkill_of_the_command_gives_137() {
     let fx = fixture();
     let mut running = fx.exec_with_pid_file(&["sleep", "100"]).spawn();
     let container = running.wait_for_pid_file(&fx.pid_file());
+    assert!(container.wait_running("sleep", Duration::from_secs(10)));
     container.kill();
     running.wait().expect_code(137);
 }
@@ -1081,6 +1082,11 @@ fn an_explicit_ns_init_runs_from_a_read_only_view() {
         .env("NS_FAULT", "ns-init:before-exec:pause")
         .spawn();
     let container = running.wait_for_pid_file(&fx.pid_file());
+    // The pid file is written before `go`: wait until ns-init has taken its steps.
+    assert!(
+        container.wait_paused(Duration::from_secs(10)),
+        "ns-init did not pause before its exec"
+    );
     let exe = format!("/proc/{}/exe", container.pid);
     let grabbed = fs::OpenOptions::new()
         .read(true)
@@ -1123,6 +1129,10 @@ fn the_built_in_init_is_not_dumpable_before_its_exec() {
         .env("NS_FAULT", "ns-init:before-exec:pause")
         .spawn();
     let container = running.wait_for_pid_file(&fx.pid_file());
+    assert!(
+        container.wait_paused(Duration::from_secs(10)),
+        "ns-init did not pause before its exec"
+    );
     let out = open_exe(container.pid);
     assert_ne!(out.code(), 0, "{}", out.dump());
     assert!(out.stderr.contains("Permission denied"), "{}", out.dump());
