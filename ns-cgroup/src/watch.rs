@@ -52,6 +52,16 @@ pub struct Counters {
     pub populated: Option<bool>,
 }
 
+/// What a removed cgroup's counters were last: `last`, and empty. It can only be removed once
+/// no process is left, and the change to empty may come in the same batch of inotify events
+/// as the removal, with its files gone before they could be read.
+pub fn at_removal(last: &Counters) -> Counters {
+    Counters {
+        populated: last.populated.map(|_| false),
+        ..*last
+    }
+}
+
 /// The event lines for the change from `old` to `new`.
 pub fn changes(old: &Counters, new: &Counters) -> Vec<Value> {
     let mut out = Vec::new();
@@ -230,7 +240,7 @@ pub fn watch(cg: &Cgroup, out: &mut impl Write) -> Result<()> {
             // The eventfd also fires on rmdir; that is not an OOM.
             src.v1_ooms = last.oom;
         }
-        let now = if gone { last } else { src.read() };
+        let now = if gone { at_removal(&last) } else { src.read() };
         for line in changes(&last, &now) {
             if !emit(out, &line) {
                 return Ok(());
@@ -303,5 +313,23 @@ mod tests {
             ]
         );
         assert!(changes(&b, &b).is_empty());
+    }
+
+    /// A cgroup removed while the watch still saw a process in it was emptied first: the
+    /// watch says so before `removed`. Where the layout cannot tell, it says nothing.
+    #[test]
+    fn a_removed_cgroup_was_emptied() {
+        let full = Counters {
+            oom_kill: 2,
+            populated: Some(true),
+            ..Default::default()
+        };
+        let lines: Vec<String> = changes(&full, &at_removal(&full))
+            .iter()
+            .map(Value::to_string)
+            .collect();
+        assert_eq!(lines, [r#"{"event":"populated","populated":false,"v":1}"#]);
+        let v1 = Counters::default();
+        assert!(changes(&v1, &at_removal(&v1)).is_empty());
     }
 }
