@@ -94,11 +94,13 @@ pub enum Pending {
     /// Cloned already.
     Cloned(Child),
     /// Being cloned; `what` names the clone for its error.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     Cloning { outcome: Arc<Outcome>, what: String },
 }
 
 /// Where a helper thread's clone leaves its outcome for the main thread.
 #[derive(Default)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub struct Outcome {
     /// The child's pid, which the kernel stores before the child runs (the child then wakes
     /// the main thread); -1 when the clone failed. 0 until either.
