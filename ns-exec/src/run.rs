@@ -181,14 +181,16 @@ pub fn run(args: RunArgs) -> std::result::Result<i32, Failure> {
             parent: limits.parent.clone(),
         });
     }
-    // The clone step is the clone alone; the child's `ready` is awaited in the `go` step, so
-    // the host side's work below overlaps the child's start.
+    // The clone step ends when ns-exec has the pid; the child's `ready` is awaited in the `go`
+    // step, so the host side's work below overlaps the child's start.
     let clone_start = trace::now_us();
     let netns_beside = spawn::netns_beside(&config, matches!(launch, Launch::BuiltIn { .. }));
     let flags = spawn::clone_flags(&config, netns_beside);
     // Only the child may hold its end of the sync socket (EOF on ours must mean the child is
     // gone), and the console (the relay ends when the last holder of the pts closes it: that
-    // must be the container); `spawn` takes them, the parent's copies close when it returns.
+    // must be the container); the spawn functions take them, and the parent's copies close
+    // once the child has them (with --init when `spawn` returns; for the built-in child when it
+    // has exec'd or died, spawn.rs).
     let spawned = match &launch {
         Launch::BuiltIn { dmz } => spawn::spawn_built_in(
             &config,

@@ -252,7 +252,7 @@ fn clone_built_in(job: Job, flags: u64, cgroup: Option<RawFd>, what: String) -> 
     // lock held by a thread that does not exist in it; it never returns from this branch.
     match unsafe { sys::fork_into(flags, cgroup) }.map_err(|e| Error::sys(what, e))? {
         Forked::Parent(pid, pidfd) => Ok(Pending::Cloned(Child { pid, pidfd })),
-        Forked::Child => built_in_child(&job.config, &job.command, job.owned(), &job, None),
+        Forked::Child => built_in_child(&job, None),
     }
 }
 
@@ -312,10 +312,10 @@ fn clone_in_helper(
     // The child has exec'd or died; the kernel stored its pid before it ran. Wake the main
     // thread here too: a child killed before its first instruction never did.
     sys::futex_wake(&outcome.tid);
-    // Close this process's copies of the fds only it may hold
-    // (by number: the job, and this thread's log, which the child set up with one of them,
-    // are left as they are, see above); its stack is unmapped, and its non-dumpable mark,
-    // which was on this process's memory, taken back.
+    // Close this process's copies of the fds only the child may hold, by number: the job is
+    // forgotten, not dropped, and this thread's log (which the child set up with one of those
+    // fds) is left as it is, see above. Then unmap the child's stack, and take back its
+    // non-dumpable mark, which was on this process's memory.
     let log = job.log.as_ref().map(|fd| fd.as_raw_fd());
     let console = job.console.as_ref().map(|fd| fd.as_raw_fd());
     for fd in [Some(job.sync.fd().as_raw_fd()), log, console]
@@ -362,13 +362,7 @@ extern "C" fn vfork_child(arg: *mut libc::c_void) -> ! {
     // SAFETY: `arg` is the helper's ChildArg, alive and unchanged until this child is gone.
     let arg = unsafe { &*(arg as *const ChildArg) };
     IN_VFORK_CHILD.with(|c| c.set(true));
-    built_in_child(
-        &arg.job.config,
-        &arg.job.command,
-        arg.job.owned(),
-        arg.job,
-        Some(arg.tid),
-    )
+    built_in_child(arg.job, Some(arg.tid))
 }
 
 /// The fds a [`Job`] hands the child.
@@ -395,18 +389,12 @@ impl Job {
     }
 }
 
-/// The child of [`spawn_built_in`]: ns-init, without an exec.
+/// The child of [`spawn_built_in`]: ns-init, without an exec, for `job`.
 ///
 /// `started`, for a vfork child: the word to wake ns-exec's main thread on, which may be
 /// waiting for the pid (the kernel stored it before this child ran).
-fn built_in_child(
-    config: &Config,
-    command: &[OsString],
-    fds: Owned,
-    job: &Job,
-    started: Option<&AtomicI32>,
-) -> ! {
-    let Owned { sync, log, console } = fds;
+fn built_in_child(job: &Job, started: Option<&AtomicI32>) -> ! {
+    let Owned { sync, log, console } = job.owned();
     // SAFETY: the parent's end is a copy this process owns and never uses; the SyncSocket
     // value that names it is the parent's, never dropped here (this function never returns).
     unsafe { libc::close(job.parent) };
@@ -452,7 +440,13 @@ fn built_in_child(
                 report: socket,
             };
             match setup_and_exec(
-                config, command, console, None, &mut host, &launcher, job.cloned,
+                &job.config,
+                &job.command,
+                console,
+                None,
+                &mut host,
+                &launcher,
+                job.cloned,
             ) {
                 Err(e) => e,
                 Ok(never) => match never {},

@@ -163,26 +163,27 @@ impl ProcId {
     /// done: the pid file is written before the container's command starts); returns whether
     /// it does.
     pub fn wait_running(&self, comm: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let now = fs::read_to_string(format!("/proc/{}/comm", self.pid)).unwrap_or_default();
-            if now.trim_end() == comm {
-                return true;
-            }
-            if !self.exists() || Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(POLL);
-        }
+        self.wait_until(timeout, |pid| {
+            let now = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            now.trim_end() == comm
+        })
     }
 
     /// Waits, bounded by `timeout`, until the process sleeps in `pause()` (an `NS_FAULT` pause
     /// point: its kernel wait channel names pause or sigsuspend); returns whether it does.
     pub fn wait_paused(&self, timeout: Duration) -> bool {
+        self.wait_until(timeout, |pid| {
+            let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            wchan.contains("pause") || wchan.contains("sigsuspend")
+        })
+    }
+
+    /// Polls `reached` (given the pid) until it holds; false once the process is gone or
+    /// `timeout` has passed.
+    fn wait_until(&self, timeout: Duration, reached: impl Fn(i32) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            let wchan = fs::read_to_string(format!("/proc/{}/wchan", self.pid)).unwrap_or_default();
-            if wchan.contains("pause") || wchan.contains("sigsuspend") {
+            if reached(self.pid) {
                 return true;
             }
             if !self.exists() || Instant::now() >= deadline {
